@@ -1,0 +1,54 @@
+# Customer 360: the two commands are `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 5006
+export PORT
+
+.PHONY: install data demo test test-deps lint format bench clean
+
+install: $(VENV)/.installed  ## create .venv with the project and its test tools (idempotent)
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $@
+
+data: install  ## generate the sample data set if it is not there yet
+	$(BIN)/python -m connectors.sample --if-missing
+
+demo: data  ## serve the dashboard on embedded defaults at http://localhost:$(PORT)/customer360
+	$(BIN)/panel serve dashboard/customer360.py --port $(PORT) --address 127.0.0.1 \
+		--allow-websocket-origin localhost:$(PORT) --allow-websocket-origin 127.0.0.1:$(PORT) \
+		--static-dirs c360-assets=assets
+
+test-deps:  ## MariaDB server and Chromium from Debian's packages, when missing
+	@missing=""; \
+	command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || missing="$$missing mariadb-server"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "Installing$$missing from Debian's packages"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing >/dev/null; \
+		else \
+			echo "NOTE: the tests that need$$missing will be skipped: run 'sudo apt-get install$$missing'"; \
+		fi; \
+	fi
+
+test: install test-deps  ## the whole suite, with real MariaDB, Kafka-protocol broker and Chromium
+	$(BIN)/python -m pytest
+
+lint:  ## ruff, as the test suite runs it
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format:
+	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
+
+bench: install  ## the benchmarks, each printing JSON (see README)
+	$(BIN)/python -m bench.directory --json
+	$(BIN)/python -m bench.stream --json
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -1,0 +1,207 @@
+"""The one place where Customer 360 reads its settings.
+
+Every setting comes from an environment variable and can be overridden by a command-line flag
+(``panel serve dashboard/customer360.py --args --port 8080`` or any ``python -m`` command of the
+project). Values are validated when they are read, so a typo stops the program with one message that
+names the variable and the flag to fix, instead of failing later somewhere deep inside a connector.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA_DIR = PROJECT_ROOT / ".data"
+
+
+class ConfigError(ValueError):
+    """A setting has a value the program cannot use; the message names the setting."""
+
+
+@dataclass(frozen=True)
+class MySQLTarget:
+    """Where the core-banking tables live, parsed from ``C360_MYSQL_URL``."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+    database: str
+
+    def connect_kwargs(self) -> dict:
+        """Keyword arguments for ``pymysql.connect``."""
+        return {
+            "host": self.host,
+            "port": self.port,
+            "user": self.user,
+            "password": self.password,
+            "database": self.database,
+        }
+
+    def redacted(self) -> str:
+        """The URL without its password, safe to show on screen and in logs."""
+        return f"mysql://{self.user}@{self.host}:{self.port}/{self.database}"
+
+
+def _setting(env: str, flag: str, help: str, default=None, kind=str):
+    return field(default=default, metadata={"env": env, "flag": flag, "help": help, "kind": kind})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All settings of a run. Build it with :func:`load`."""
+
+    data_dir: Path = _setting(
+        "C360_DATA_DIR", "--data-dir", "folder of the generated or real source data", DEFAULT_DATA_DIR, Path
+    )
+    mysql_url: str | None = _setting(
+        "C360_MYSQL_URL",
+        "--mysql-url",
+        "mysql://user:password@host:port/database of the core-banking tables; unset: embedded files",
+    )
+    kafka_bootstrap: str | None = _setting(
+        "C360_KAFKA_BOOTSTRAP",
+        "--kafka-bootstrap",
+        "host:port[,host:port] of the Kafka cluster with the click stream; unset: replay generated clicks",
+    )
+    kafka_topic: str = _setting("C360_KAFKA_TOPIC", "--kafka-topic", "topic of the click stream", "clicks")
+    port: int = _setting("PORT", "--port", "port of the dashboard server", 5006, int)
+    customers: int = _setting(
+        "C360_CUSTOMERS", "--customers", "size of the sample data set `make demo` generates", 100_000, int
+    )
+    seed: int = _setting("C360_SEED", "--seed", "seed of the sample data generator", 360, int)
+    replay_rate: float = _setting(
+        "C360_REPLAY_RATE", "--replay-rate", "clicks per second replayed when no Kafka is set", 50.0, float
+    )
+
+    @property
+    def mysql(self) -> MySQLTarget | None:
+        """The parsed MySQL target, or None for the embedded banking tables."""
+        return parse_mysql_url(self.mysql_url) if self.mysql_url else None
+
+    @property
+    def kafka_servers(self) -> list[str]:
+        """The bootstrap servers as a list (empty when Kafka is not configured)."""
+        return parse_bootstrap(self.kafka_bootstrap) if self.kafka_bootstrap else []
+
+
+def _describe(name: str) -> str:
+    meta = {f.name: f.metadata for f in fields(Settings)}[name]
+    return f"{meta['env']} (or {meta['flag']})"
+
+
+def parse_mysql_url(url: str) -> MySQLTarget:
+    """Parse ``mysql://user:password@host:port/database``; raise ConfigError naming the setting."""
+    parts = urlsplit(url)
+    problem = None
+    if parts.scheme not in ("mysql", "mariadb", "mysql+pymysql"):
+        problem = "the scheme must be mysql://"
+    elif not parts.hostname:
+        problem = "a host is missing"
+    elif not parts.path.strip("/"):
+        problem = "the database name is missing (…/c360)"
+    else:
+        try:
+            port = parts.port or 3306
+        except ValueError:
+            problem = "the port is not a number"
+    if problem:
+        raise ConfigError(
+            f"{_describe('mysql_url')}: {problem}; expected mysql://user:password@host:port/database, "
+            f"got {url!r}"
+        )
+    return MySQLTarget(
+        host=parts.hostname,
+        port=port,
+        user=unquote(parts.username or "root"),
+        password=unquote(parts.password or ""),
+        database=parts.path.strip("/"),
+    )
+
+
+_HOST_PORT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
+
+
+def parse_bootstrap(value: str) -> list[str]:
+    """Split and check a Kafka bootstrap list; raise ConfigError naming the setting."""
+    servers = [s.strip() for s in value.split(",") if s.strip()]
+    bad = [s for s in servers if not _HOST_PORT.match(s) or not 0 < int(s.rsplit(":", 1)[1]) < 65536]
+    if not servers or bad:
+        raise ConfigError(f"{_describe('kafka_bootstrap')}: expected host:port[,host:port], got {value!r}")
+    return servers
+
+
+def _convert(name: str, kind, raw: str):
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigError(f"{_describe(name)}: expected a {kind.__name__}, got {raw!r}") from None
+    return value
+
+
+def _validate(settings: Settings) -> Settings:
+    if not 0 < settings.port < 65536:
+        raise ConfigError(f"{_describe('port')}: expected a port from 1 to 65535, got {settings.port}")
+    if settings.customers < 1:
+        raise ConfigError(f"{_describe('customers')}: expected at least 1, got {settings.customers}")
+    if not settings.replay_rate > 0:
+        raise ConfigError(f"{_describe('replay_rate')}: expected a positive rate, got {settings.replay_rate}")
+    if not settings.kafka_topic.strip():
+        raise ConfigError(f"{_describe('kafka_topic')}: the topic name is empty")
+    if settings.data_dir.exists() and not settings.data_dir.is_dir():
+        raise ConfigError(f"{_describe('data_dir')}: {settings.data_dir} is a file, not a folder")
+    settings.mysql  # noqa: B018 - parsing validates the URL
+    settings.kafka_servers  # noqa: B018 - parsing validates the list
+    return settings
+
+
+def add_arguments(parser: argparse.ArgumentParser, only: Sequence[str] | None = None) -> None:
+    """Add the settings' flags to a command's parser (all of them, or those named in ``only``)."""
+    for f in fields(Settings):
+        if only is None or f.name in only:
+            parser.add_argument(
+                f.metadata["flag"],
+                dest=f.name,
+                default=None,
+                help=f"{f.metadata['help']} [{f.metadata['env']}]",
+            )
+
+
+def load(
+    argv: Sequence[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    namespace: argparse.Namespace | None = None,
+) -> Settings:
+    """Settings from the environment, overridden by flags in ``argv`` or an already parsed namespace."""
+    environ = os.environ if environ is None else environ
+    if namespace is None:
+        parser = argparse.ArgumentParser(add_help=False)
+        add_arguments(parser)
+        namespace, _ = parser.parse_known_args([] if argv is None else list(argv))
+    values = {}
+    for f in fields(Settings):
+        raw = getattr(namespace, f.name, None)
+        if raw is None:
+            raw = environ.get(f.metadata["env"]) or None
+        if raw is not None:
+            values[f.name] = _convert(f.name, f.metadata["kind"], raw)
+    return _validate(Settings(**values))
+
+
+def table() -> list[tuple[str, str, str, str]]:
+    """(variable, flag, default, meaning) rows: the README's configuration table is checked against it."""
+    return [
+        (
+            f.metadata["env"],
+            f.metadata["flag"],
+            "" if f.default is None else str(f.default),
+            f.metadata["help"],
+        )
+        for f in fields(Settings)
+    ]

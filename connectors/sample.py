@@ -1,0 +1,329 @@
+"""Write a seeded, deterministic sample data set: every source in its native shape.
+
+    python -m connectors.sample --customers 100000 [--data-dir DIR] [--seed N] [--force]
+
+The folder it writes (``C360_DATA_DIR``) holds
+
+    crm/profiles.jsonl            CRM profiles as JSON documents (a document store's export)
+    banking/accounts.parquet      core-banking holdings, loadable into MySQL (python -m connectors.mysql_load)
+    banking/transactions.parquet  card transactions, months of history per customer
+    surveys/responses-YYYY-MM.json survey answers, newline-delimited JSON, one file a month
+    clicks/clickstream.jsonl      website clicks in the original demo's message format
+    photos/avatar-NNN.jpg         customer photos (binary JPEG)
+    truth/customers.parquet       hidden ground truth, for model evaluation only
+    manifest.json                 what was generated, with row counts
+
+Everything is written to a temporary folder beside the target and moved into place at the end, so an
+interrupted run leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from tqdm import tqdm
+
+from connectors import config, synth
+
+FORMAT_VERSION = 1
+DEFAULT_AS_OF = date(2026, 11, 1)
+MAX_CUSTOMERS = 100_000_000
+CHUNK_SIZE = 200_000
+PHOTO_COUNT = 48
+FEATURED = 12
+
+
+class SampleError(Exception):
+    """The generator cannot do what was asked; the message says why and what to change."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where each source lives inside a data folder: the one map every reader uses."""
+
+    root: Path
+
+    @property
+    def manifest(self) -> Path:
+        return self.root / "manifest.json"
+
+    @property
+    def profiles(self) -> Path:
+        return self.root / "crm" / "profiles.jsonl"
+
+    @property
+    def accounts(self) -> Path:
+        return self.root / "banking" / "accounts.parquet"
+
+    @property
+    def transactions(self) -> Path:
+        return self.root / "banking" / "transactions.parquet"
+
+    @property
+    def surveys(self) -> Path:
+        return self.root / "surveys"
+
+    @property
+    def clicks(self) -> Path:
+        return self.root / "clicks" / "clickstream.jsonl"
+
+    @property
+    def photos(self) -> Path:
+        return self.root / "photos"
+
+    @property
+    def truth(self) -> Path:
+        return self.root / "truth" / "customers.parquet"
+
+    def exists(self) -> bool:
+        return self.manifest.is_file()
+
+    def read_manifest(self) -> dict:
+        return orjson.loads(self.manifest.read_bytes())
+
+
+def _table(frame: pd.DataFrame) -> pa.Table:
+    return pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None)
+
+
+class _ParquetSink:
+    """Append chunks to one Parquet file, one row group per chunk."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path, self.writer, self.rows = path, None, 0
+
+    def write(self, frame: pd.DataFrame) -> None:
+        table = _table(frame)
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.path, table.schema, compression="zstd")
+        self.writer.write_table(table)
+        self.rows += len(frame)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def _write_surveys(folder: Path, rows: list[dict]) -> int:
+    folder.mkdir(parents=True, exist_ok=True)
+    rows.sort(key=lambda r: (r["submitted"], r["customer_id"]))
+    by_month: dict[str, list[bytes]] = {}
+    for number, row in enumerate(rows, start=1):
+        row = {"response_id": number, **row}
+        by_month.setdefault(row["submitted"][:7], []).append(orjson.dumps(row))
+    for month, lines in by_month.items():
+        (folder / f"responses-{month}.json").write_bytes(b"\n".join(lines) + b"\n")
+    return len(rows)
+
+
+def _write_clicks(path: Path, parts: list[pd.DataFrame]) -> int:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    clicks = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["ts"])
+    order = np.lexsort((clicks["user_id"].to_numpy(), clicks["ts"].to_numpy()))
+    clicks = clicks.iloc[order]
+    with path.open("w", encoding="utf-8") as out:
+        for start in range(0, len(clicks), 1_000_000):
+            out.writelines(synth.click_lines(clicks.iloc[start : start + 1_000_000]))
+    return len(clicks)
+
+
+def generate(
+    data_dir: Path,
+    customers: int,
+    seed: int = 360,
+    as_of: date = DEFAULT_AS_OF,
+    force: bool = False,
+    progress: bool = True,
+) -> dict:
+    """Generate a data set into ``data_dir`` and return its manifest."""
+    if not 1 <= customers <= MAX_CUSTOMERS:
+        raise SampleError(f"--customers must be between 1 and {MAX_CUSTOMERS:,}, got {customers:,}")
+    data_dir = Path(data_dir).absolute()
+    target = Layout(data_dir)
+    if data_dir.exists() and any(data_dir.iterdir()) and not force:
+        what = "a data set" if target.exists() else "files"
+        raise SampleError(f"{data_dir} already holds {what}; pass --force to replace it")
+    try:
+        data_dir.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f".{data_dir.name}.tmp-", dir=data_dir.parent))
+    except OSError as error:
+        raise SampleError(
+            f"cannot write in {data_dir.parent}: {error.strerror}; choose another folder with --data-dir "
+            "or C360_DATA_DIR"
+        ) from None
+    try:
+        manifest = _generate_into(Layout(work), customers, seed, as_of, progress)
+        if data_dir.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{data_dir.name}.old-", dir=data_dir.parent))
+            data_dir.rename(old / "data")
+            work.rename(data_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            work.rename(data_dir)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return manifest
+
+
+_worker_pools: synth.Pools | None = None
+
+
+def _init_worker(seed: int) -> None:
+    global _worker_pools
+    _worker_pools = synth.Pools.build(seed)
+
+
+def _make_chunk(seed: int, index: int, first_id: int, count: int, as_of: date) -> synth.Chunk:
+    assert _worker_pools is not None
+    return synth.generate_chunk(_worker_pools, seed, index, first_id, count, as_of, PHOTO_COUNT)
+
+
+def _chunks(customers: int, seed: int, as_of: date) -> Iterator[tuple[int, synth.Chunk]]:
+    """Chunks in id order, computed on every core, with only a few in flight to bound memory."""
+    jobs = [
+        (seed, index, first_id, min(CHUNK_SIZE, customers + 1 - first_id), as_of)
+        for index, first_id in enumerate(range(1, customers + 1, CHUNK_SIZE))
+    ]
+    workers = min(os.cpu_count() or 1, len(jobs), 4)
+    if workers <= 1:
+        _init_worker(seed)
+        for job in jobs:
+            yield job[3], _make_chunk(*job)
+        return
+    with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(seed,)) as pool:
+        pending: deque = deque()
+        for job in jobs:
+            pending.append((job[3], pool.submit(_make_chunk, *job)))
+            if len(pending) > workers:
+                count, future = pending.popleft()
+                yield count, future.result()
+        while pending:
+            count, future = pending.popleft()
+            yield count, future.result()
+
+
+def _generate_into(out: Layout, customers: int, seed: int, as_of: date, progress: bool) -> dict:
+    out.profiles.parent.mkdir(parents=True)
+    accounts, transactions, truth = (
+        _ParquetSink(out.accounts),
+        _ParquetSink(out.transactions),
+        _ParquetSink(out.truth),
+    )
+    surveys: list[dict] = []
+    clicks: list[pd.DataFrame] = []
+    bar = tqdm(total=customers, unit=" customers", desc="Generating", disable=not progress, unit_scale=True)
+    with out.profiles.open("wb") as profiles:
+        for count, chunk in _chunks(customers, seed, as_of):
+            profiles.write(chunk.profiles)
+            accounts.write(chunk.accounts)
+            first_tx = transactions.rows + 1
+            chunk.transactions.insert(
+                0, "transaction_id", np.arange(first_tx, first_tx + len(chunk.transactions))
+            )
+            transactions.write(chunk.transactions)
+            truth.write(chunk.truth)
+            surveys.extend(chunk.surveys)
+            clicks.append(chunk.clicks)
+            bar.update(count)
+    bar.set_description("Writing clicks and surveys")
+    for sink in (accounts, transactions, truth):
+        sink.close()
+    survey_rows = _write_surveys(out.surveys, surveys)
+    click_rows = _write_clicks(out.clicks, clicks)
+    out.photos.mkdir()
+    for number, jpeg in enumerate(synth.draw_avatars(seed, PHOTO_COUNT)):
+        (out.photos / f"avatar-{number:03d}.jpg").write_bytes(jpeg)
+    bar.close()
+    web_users = set(pd.concat(clicks)["user_id"].unique()) if clicks else set()
+    manifest = {
+        "format": FORMAT_VERSION,
+        "seed": seed,
+        "customers": customers,
+        "as_of": as_of.isoformat(),
+        "rows": {
+            "profiles": customers,
+            "accounts": accounts.rows,
+            "transactions": transactions.rows,
+            "surveys": survey_rows,
+            "clicks": click_rows,
+            "photos": PHOTO_COUNT,
+        },
+        "featured_customers": _featured(out.profiles, web_users),
+    }
+    out.manifest.write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n")
+    return manifest
+
+
+def _featured(profiles: Path, web_users: set[int]) -> list[int]:
+    """The first customers who browse the website: the kiosk and the demo start with them."""
+    featured = []
+    with profiles.open("rb") as lines:
+        for line in lines:
+            doc = orjson.loads(line)
+            if doc.get("web_user_id") in web_users:
+                featured.append(doc["id"])
+                if len(featured) == FEATURED:
+                    break
+    return featured
+
+
+def _customer_count(text: str) -> int:
+    try:
+        value = int(text.replace("_", "").replace(",", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of customers, got {text!r}") from None
+    if not 1 <= value <= MAX_CUSTOMERS:
+        raise argparse.ArgumentTypeError(f"expected 1 to {MAX_CUSTOMERS:,} customers, got {value:,}")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: generate the sample data set."""
+    parser = argparse.ArgumentParser(prog="python -m connectors.sample", description=__doc__.split("\n")[0])
+    config.add_arguments(parser, only=["data_dir", "seed"])
+    parser.add_argument(
+        "--customers", type=_customer_count, default=None, help="how many customers [C360_CUSTOMERS]"
+    )
+    parser.add_argument("--as-of", type=date.fromisoformat, default=DEFAULT_AS_OF, help="the data's 'today'")
+    parser.add_argument("--force", action="store_true", help="replace an existing data set")
+    parser.add_argument("--if-missing", action="store_true", help="do nothing when a data set already exists")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    try:
+        settings = config.load(namespace=args)
+    except config.ConfigError as error:
+        parser.exit(2, f"error: {error}\n")
+    customers = args.customers or settings.customers
+    if args.if_missing and Layout(settings.data_dir).exists():
+        print(f"Sample data already in {settings.data_dir}; not regenerated (use --force to replace it).")
+        return 0
+    try:
+        manifest = generate(
+            settings.data_dir, customers, settings.seed, args.as_of, args.force, not args.quiet
+        )
+    except SampleError as error:
+        parser.exit(2, f"error: {error}\n")
+    rows = ", ".join(f"{v:,} {k}" for k, v in manifest["rows"].items())
+    print(f"Wrote {rows} to {settings.data_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,234 @@
+"""Real servers for the test suite: a throwaway MariaDB, Debian's Chromium, and a polling helper.
+
+Tests run against real components rather than fakes, so that SQL, reconnection and rendering are exercised
+the way production exercises them. ``tests/conftest.py`` starts each one once per session.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pymysql
+
+T = TypeVar("T")
+
+MARIADB_MISSING = (
+    "MariaDB server not installed: run `sudo apt-get install mariadb-server` "
+    "(make test does this when run as root)"
+)
+# Debian keeps the server binaries in /usr/sbin, which is not on a normal user's PATH.
+_SYSTEM_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/bin"])
+# Speed over durability a test database never needs: a small redo log (install-db writes 25 MB instead of
+# 110 MB), and no fsync per commit or doublewrite, which only protect against an OS crash. A killed or
+# restarted mariadbd still keeps every committed row.
+_SERVER_OPTIONS = (
+    "--innodb-log-file-size=8M",
+    "--innodb-flush-log-at-trx-commit=2",
+    "--innodb-doublewrite=0",
+)
+
+
+class MissingComponent(RuntimeError):
+    """A system package a test needs is not installed; the message says how to install it."""
+
+
+def wait_until(
+    predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.05, message: str = ""
+) -> T:
+    """Poll ``predicate`` until it returns something truthy, and return that.
+
+    Tests synchronise with servers, threads and browsers by polling, never by fixed sleeps: a sleep is
+    either too short on a loaded CI machine or wastes time everywhere else. A predicate may also raise
+    ``AssertionError`` to mean "not yet"; other exceptions propagate at once. On timeout this raises
+    ``AssertionError`` naming the condition and what it last returned or asserted.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            result = predicate()
+        except AssertionError as exc:
+            last = f"last assertion: {exc}"
+        else:
+            if result:
+                return result
+            last = f"last returned: {result!r}"
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            what = message or getattr(predicate, "__qualname__", repr(predicate))
+            raise AssertionError(f"timed out after {timeout} s waiting for {what} ({last})")
+        time.sleep(min(interval, remaining))
+
+
+def find_chromium() -> str | None:
+    """Path to Debian's ``chromium``, which Playwright drives because it cannot download browsers here."""
+    return shutil.which("chromium")
+
+
+def free_port() -> int:
+    """A loopback TCP port that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _kill_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, sig)
+
+
+class MariaDBServer:
+    """A private MariaDB server in a temporary directory, on a random loopback port.
+
+    ``start()`` creates the data directory on first use; ``stop()`` shuts the server down cleanly but keeps
+    port and data, so ``restart()`` brings the same database back on the same address and clients can
+    reconnect; ``close()`` stops it and deletes everything.
+    """
+
+    def __init__(self, database: str = "c360", start_timeout: float = 30.0) -> None:
+        mariadbd = shutil.which("mariadbd", path=_SYSTEM_PATH)
+        install_db = shutil.which("mariadb-install-db", path=_SYSTEM_PATH)
+        if mariadbd is None or install_db is None:
+            raise MissingComponent(MARIADB_MISSING)
+        self._mariadbd, self._install_db = mariadbd, install_db
+        self.database = database
+        self.port = 0
+        self._start_timeout = start_timeout
+        self._dir: Path | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """Connection URL for the ``c360`` database, e.g. ``mysql://root@127.0.0.1:40123/c360``."""
+        return f"mysql://root@127.0.0.1:{self.port}/{self.database}"
+
+    @property
+    def running(self) -> bool:
+        """Whether the server process is alive."""
+        return self._process is not None and self._process.poll() is None
+
+    @property
+    def _log(self) -> Path:
+        assert self._dir is not None
+        return self._dir / "mariadbd.log"
+
+    def connect(self, **kwargs: Any) -> pymysql.connections.Connection:
+        """A new pymysql connection to the database over TCP; keyword arguments override the defaults."""
+        params: dict[str, Any] = {
+            "host": "127.0.0.1",
+            "port": self.port,
+            "user": "root",
+            "password": "",
+            "database": self.database,
+            "connect_timeout": 5,
+        }
+        return pymysql.connect(**(params | kwargs))
+
+    def start(self) -> None:
+        """Start the server (a no-op when running) and return once the database accepts connections."""
+        if self.running:
+            return
+        if self._dir is None:
+            self._dir = Path(tempfile.mkdtemp(prefix="c360-mariadb-"))
+            self._install()
+            self.port = free_port()
+        user = ["--user=root"] if os.geteuid() == 0 else []  # mariadbd refuses to run as root otherwise
+        with self._log.open("ab") as log:
+            self._process = subprocess.Popen(
+                [
+                    self._mariadbd,
+                    "--no-defaults",
+                    f"--datadir={self._dir / 'data'}",
+                    f"--socket={self._dir / 'mariadbd.sock'}",
+                    f"--pid-file={self._dir / 'mariadbd.pid'}",
+                    f"--port={self.port}",
+                    "--bind-address=127.0.0.1",
+                    *user,
+                    *_SERVER_OPTIONS,
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,  # own process group: stop() can kill everything it started
+            )
+        try:
+            wait_until(self._accepts, timeout=self._start_timeout, message=f"MariaDB on port {self.port}")
+            with self.connect(database=None) as conn, conn.cursor() as cursor:
+                cursor.execute(f"CREATE DATABASE IF NOT EXISTS `{self.database}`")
+        except BaseException:
+            self.stop()
+            raise
+
+    def _install(self) -> None:
+        """Create the system tables; root logs in without a password, as tests expect."""
+        assert self._dir is not None
+        result = subprocess.run(
+            [
+                self._install_db,
+                "--no-defaults",
+                f"--datadir={self._dir / 'data'}",
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+                *(["--user=root"] if os.geteuid() == 0 else []),
+                *_SERVER_OPTIONS,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"mariadb-install-db failed ({result.returncode}):\n{result.stdout}{result.stderr}"
+            )
+
+    def _accepts(self) -> bool:
+        """Readiness probe: True once a client can log in; fails fast if the server died."""
+        assert self._process is not None
+        if self._process.poll() is not None:
+            tail = "\n".join(self._log.read_text(errors="replace").splitlines()[-20:])
+            raise RuntimeError(f"mariadbd exited with code {self._process.returncode}:\n{tail}")
+        try:
+            self.connect(database=None, connect_timeout=1).close()
+        except pymysql.err.OperationalError:
+            return False
+        return True
+
+    def stop(self) -> None:
+        """Shut the server down cleanly (SIGTERM flushes InnoDB); kill its process group if it hangs."""
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        _kill_group(process, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            _kill_group(process, signal.SIGKILL)
+            process.wait()
+
+    def restart(self) -> None:
+        """Stop and start again with the same port and data, as after a database outage."""
+        self.stop()
+        self.start()
+
+    def close(self) -> None:
+        """Stop the server and delete its data directory."""
+        self.stop()
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+
+    def __enter__(self) -> MariaDBServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
