@@ -7,6 +7,7 @@ the way production exercises them. ``tests/conftest.py`` starts each one once pe
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import shutil
 import signal
@@ -37,6 +38,9 @@ _SERVER_OPTIONS = (
     "--innodb-doublewrite=0",
 )
 
+# mariadbd refuses to run as root unless told to; as any other user the option would only warn.
+_ROOT_USER = ("--user=root",) if os.geteuid() == 0 else ()
+
 
 class MissingComponent(RuntimeError):
     """A system package a test needs is not installed; the message says how to install it."""
@@ -64,9 +68,18 @@ def wait_until(
             last = f"last returned: {result!r}"
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            what = message or getattr(predicate, "__qualname__", repr(predicate))
+            what = message or _describe(predicate)
             raise AssertionError(f"timed out after {timeout} s waiting for {what} ({last})")
         time.sleep(min(interval, remaining))
+
+
+def _describe(predicate: Callable[[], object]) -> str:
+    """A lambda's source line says more in a failure message than its name ``<lambda>``."""
+    name = getattr(predicate, "__qualname__", repr(predicate))
+    if name.endswith("<lambda>"):
+        with contextlib.suppress(OSError, TypeError):
+            return inspect.getsource(predicate).strip()
+    return name
 
 
 def find_chromium() -> str | None:
@@ -138,10 +151,13 @@ class MariaDBServer:
         if self.running:
             return
         if self._dir is None:
-            self._dir = Path(tempfile.mkdtemp(prefix="c360-mariadb-"))
-            self._install()
-            self.port = free_port()
-        user = ["--user=root"] if os.geteuid() == 0 else []  # mariadbd refuses to run as root otherwise
+            directory = Path(tempfile.mkdtemp(prefix="c360-mariadb-"))
+            try:
+                self._install(directory)
+            except BaseException:
+                shutil.rmtree(directory, ignore_errors=True)
+                raise
+            self._dir, self.port = directory, free_port()
         with self._log.open("ab") as log:
             self._process = subprocess.Popen(
                 [
@@ -152,7 +168,7 @@ class MariaDBServer:
                     f"--pid-file={self._dir / 'mariadbd.pid'}",
                     f"--port={self.port}",
                     "--bind-address=127.0.0.1",
-                    *user,
+                    *_ROOT_USER,
                     *_SERVER_OPTIONS,
                 ],
                 stdin=subprocess.DEVNULL,
@@ -168,17 +184,16 @@ class MariaDBServer:
             self.stop()
             raise
 
-    def _install(self) -> None:
+    def _install(self, directory: Path) -> None:
         """Create the system tables; root logs in without a password, as tests expect."""
-        assert self._dir is not None
         result = subprocess.run(
             [
                 self._install_db,
                 "--no-defaults",
-                f"--datadir={self._dir / 'data'}",
+                f"--datadir={directory / 'data'}",
                 "--auth-root-authentication-method=normal",
                 "--skip-test-db",
-                *(["--user=root"] if os.geteuid() == 0 else []),
+                *_ROOT_USER,
                 *_SERVER_OPTIONS,
             ],
             capture_output=True,

@@ -55,6 +55,11 @@ def test_wait_until_timeout_names_the_condition_and_last_result() -> None:
         wait_until(lambda: [], timeout=0.1, message="the queue to fill")
 
 
+def test_wait_until_timeout_quotes_a_lambda() -> None:
+    with pytest.raises(AssertionError, match=r"waiting for .*lambda: 1 > 2"):
+        wait_until(lambda: 1 > 2, timeout=0.1)
+
+
 def test_wait_until_retries_failed_assertions() -> None:
     def never() -> None:
         raise AssertionError("still 41")
