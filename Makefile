@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PORT ?= 5006
 export PORT
 
-.PHONY: install data demo test test-deps lint format bench clean
+.PHONY: install data models demo test test-deps lint format bench clean
 
 install: $(VENV)/.installed  ## create .venv with the project and its test tools (idempotent)
 
@@ -19,10 +19,11 @@ $(VENV)/.installed: pyproject.toml
 data: install  ## generate the sample data set if it is not there yet
 	$(BIN)/python -m connectors.sample --if-missing
 
-demo: data  ## serve the dashboard on embedded defaults at http://localhost:$(PORT)/customer360
-	$(BIN)/panel serve dashboard/customer360.py --port $(PORT) --address 127.0.0.1 \
-		--allow-websocket-origin localhost:$(PORT) --allow-websocket-origin 127.0.0.1:$(PORT) \
-		--static-dirs c360-assets=assets
+models: data  ## train the models when they are missing or older than the data or the code
+	$(BIN)/python -m models.train --if-stale
+
+demo: models  ## serve the dashboard on embedded defaults at http://localhost:$(PORT)/customer360
+	$(BIN)/python -m dashboard
 
 test-deps:  ## MariaDB server and Chromium from Debian's packages, when missing
 	@missing=""; \

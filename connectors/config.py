@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -71,7 +72,32 @@ class Settings:
         "host:port[,host:port] of the Kafka cluster with the click stream; unset: replay generated clicks",
     )
     kafka_topic: str = _setting("C360_KAFKA_TOPIC", "--kafka-topic", "topic of the click stream", "clicks")
+    kafka_config: Path | None = _setting(
+        "C360_KAFKA_CONFIG",
+        "--kafka-config",
+        "file of extra Kafka client settings, one key=value a line (security.protocol, sasl.*, ssl.*)",
+        kind=Path,
+    )
     port: int = _setting("PORT", "--port", "port of the dashboard server", 5006, int)
+    address: str = _setting(
+        "C360_ADDRESS",
+        "--address",
+        "address the dashboard listens on (0.0.0.0 for every interface)",
+        "127.0.0.1",
+    )
+    allowed_origins_text: str | None = _setting(
+        "C360_ALLOWED_ORIGINS",
+        "--allowed-origins",
+        "extra host[:port] names browsers may use to reach the dashboard, comma-separated",
+    )
+    basic_auth: str | None = _setting(
+        "C360_BASIC_AUTH",
+        "--basic-auth",
+        "turn on Panel's login: one shared password, or a JSON file of user: password",
+    )
+    cookie_secret: str | None = _setting(
+        "C360_COOKIE_SECRET", "--cookie-secret", "secret that signs login cookies; unset: random per start"
+    )
     customers: int = _setting(
         "C360_CUSTOMERS", "--customers", "size of the sample data set `make demo` generates", 100_000, int
     )
@@ -84,6 +110,16 @@ class Settings:
     def mysql(self) -> MySQLTarget | None:
         """The parsed MySQL target, or None for the embedded banking tables."""
         return parse_mysql_url(self.mysql_url) if self.mysql_url else None
+
+    @property
+    def allowed_origins(self) -> list[str]:
+        """Extra websocket origins for panel serve."""
+        return [o.strip() for o in (self.allowed_origins_text or "").split(",") if o.strip()]
+
+    @property
+    def kafka_options(self) -> dict[str, str]:
+        """Extra librdkafka settings read from ``kafka_config`` (empty when it is unset)."""
+        return parse_kafka_config(self.kafka_config) if self.kafka_config else {}
 
     @property
     def kafka_servers(self) -> list[str]:
@@ -137,6 +173,24 @@ def parse_bootstrap(value: str) -> list[str]:
     return servers
 
 
+def parse_kafka_config(path: Path) -> dict[str, str]:
+    """``key=value`` lines of a Kafka client properties file (``#`` comments allowed)."""
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise ConfigError(f"{_describe('kafka_config')}: cannot read {path}: {error.strerror}") from None
+    options = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{_describe('kafka_config')}: {path} line {number} is not key=value")
+        options[key.strip()] = value.strip()
+    return options
+
+
 def _convert(name: str, kind, raw: str):
     try:
         value = kind(raw)
@@ -158,6 +212,7 @@ def _validate(settings: Settings) -> Settings:
         raise ConfigError(f"{_describe('data_dir')}: {settings.data_dir} is a file, not a folder")
     settings.mysql  # noqa: B018 - parsing validates the URL
     settings.kafka_servers  # noqa: B018 - parsing validates the list
+    settings.kafka_options  # noqa: B018 - parsing validates the file
     return settings
 
 
@@ -178,12 +233,16 @@ def load(
     environ: Mapping[str, str] | None = None,
     namespace: argparse.Namespace | None = None,
 ) -> Settings:
-    """Settings from the environment, overridden by flags in ``argv`` or an already parsed namespace."""
+    """Settings from the environment, overridden by flags in ``argv`` (default: the command line).
+
+    Under ``panel serve app.py --args --port 8080`` the app's command line is what follows ``--args``.
+    Unknown flags are ignored, so a host program's own flags do not get in the way.
+    """
     environ = os.environ if environ is None else environ
     if namespace is None:
         parser = argparse.ArgumentParser(add_help=False)
         add_arguments(parser)
-        namespace, _ = parser.parse_known_args([] if argv is None else list(argv))
+        namespace, _ = parser.parse_known_args(sys.argv[1:] if argv is None else list(argv))
     values = {}
     for f in fields(Settings):
         raw = getattr(namespace, f.name, None)

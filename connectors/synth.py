@@ -502,6 +502,11 @@ def generate_chunk(
     cumulative = interest_weights.cumsum(axis=1)
     interest = np.minimum((cumulative < rng.random(n)[:, None]).sum(axis=1), P - 1)
     interest = np.where(interested, interest, -1)
+    if first_id == 1:  # like the original's caller: a card holder about to look for a car loan
+        holds[0, [PRODUCT_INDEX["debit_card"], PRODUCT_INDEX["personal_credit_card"]]] = True
+        holds[0, PRODUCT_INDEX["auto_loan"]] = False
+        interest[0] = PRODUCT_INDEX["auto_loan"]
+        n_products[0] = holds[0].sum()
 
     # --- churn and sentiment (hidden truth) -------------------------------------------------------------
     tenure_years = tenure_days / 365.25

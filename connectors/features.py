@@ -1,0 +1,228 @@
+"""Per-customer features for learning, read in bulk from the sources with DuckDB.
+
+Models learn from these frames and never open the files themselves, so the sources keep one reader. Every
+frame of :class:`Features` has one row per CRM customer, in the same order (by id): a customer missing from a
+source gets zeros there, never a missing row, so models can be fitted and scored column by column. The hidden
+ground truth (``truth/``) is never read here: evaluation reads it on its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from connectors.products import NEEDS, PRODUCTS
+from connectors.sample import Layout
+from connectors.synth import CATEGORY_NAMES, LEAVING_PAGES
+
+HISTORY_DAYS = 365  # spending is summarised over the last twelve months
+CLICK_DAYS = 30  # the click history kept by the website
+DAYS_PER_MONTH = 30.44
+
+
+class SourcesMissing(FileNotFoundError):
+    """A data folder lacks a source the models need; the message names it and how to create it."""
+
+
+@dataclass(frozen=True)
+class Features:
+    """Everything the models learn from, one row per customer in every frame, aligned by position."""
+
+    as_of: date
+    profile: pd.DataFrame  # customer_id, age, tenure_years, history_days, gender, state, has_web
+    holdings: pd.DataFrame  # one 0/1 column per product, in PRODUCTS order
+    spending: (
+        pd.DataFrame
+    )  # transactions, spend, position (trend: mean 0.5 = steady), monthly_spend, tx_per_month
+    categories: pd.DataFrame  # share of spend per category, in CATEGORY_NAMES order
+    clicks: pd.DataFrame  # clicks, leaving (closing/transfer-out/compare-rates pages), clicks per product
+    surveys: pd.DataFrame  # responses, rating (mean), comment (latest), one 0/1 column per needed product
+    responses: pd.DataFrame  # one row per survey answer: customer_id, submitted, rating, comment
+
+    @property
+    def customer_ids(self) -> np.ndarray:
+        return self.profile["customer_id"].to_numpy()
+
+
+def read_as_of(layout: Layout) -> date:
+    """The data's "today": every age, tenure and history window is measured up to it."""
+    if not layout.exists():
+        raise SourcesMissing(
+            f"no data set in {layout.root} (manifest.json missing): run `python -m connectors.sample`"
+        )
+    return date.fromisoformat(layout.read_manifest()["as_of"])
+
+
+def load(layout: Layout) -> Features:
+    """Read every source of ``layout`` once and summarise it per customer."""
+    as_of = read_as_of(layout)
+    for path in (layout.profiles, layout.accounts, layout.transactions, layout.clicks):
+        if not path.is_file():
+            raise SourcesMissing(f"{path} is missing: regenerate with `python -m connectors.sample --force`")
+    con = duckdb.connect()
+    try:
+        con.execute("SET preserve_insertion_order = false")
+        con.execute("SET enable_progress_bar = false")  # the trainer shows its own progress
+        _create_customers(con, layout, as_of)
+        profile = _frame(
+            con, "SELECT * EXCLUDE (web_user_id, first_visit) FROM customers ORDER BY customer_id"
+        )
+        responses = _responses(con, layout)
+        spending, categories = _spending(con, layout, as_of)
+        return Features(
+            as_of=as_of,
+            profile=profile,
+            holdings=_holdings(con, layout),
+            spending=spending,
+            categories=categories,
+            clicks=_clicks(con, layout, as_of),
+            surveys=_surveys(profile["customer_id"], responses),
+            responses=responses,
+        )
+    finally:
+        con.close()
+
+
+def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> pd.DataFrame:
+    return con.execute(sql, params or {}).df()
+
+
+def _create_customers(con: duckdb.DuckDBPyConnection, layout: Layout, as_of: date) -> None:
+    con.execute(
+        """
+        CREATE TEMP TABLE customers AS
+        SELECT id AS customer_id,
+               date_diff('day', birth_date, $as_of) / 365.25 AS age,
+               greatest(date_diff('day', first_visit, $as_of), 0) / 365.25 AS tenure_years,
+               least($history, greatest(date_diff('day', first_visit, $as_of), 1)) AS history_days,
+               coalesce(gender, 'UNKNOWN') AS gender,
+               coalesce(address.state, '') AS state,
+               web_user_id IS NOT NULL AS has_web,
+               web_user_id,
+               first_visit
+        FROM read_json($path, format = 'newline_delimited', columns = {
+            id: 'BIGINT', gender: 'VARCHAR', birth_date: 'DATE', first_visit: 'DATE',
+            web_user_id: 'BIGINT', address: 'STRUCT(state VARCHAR)'})
+        """,
+        {"path": str(layout.profiles), "as_of": as_of, "history": HISTORY_DAYS},
+    )
+
+
+def _holdings(con: duckdb.DuckDBPyConnection, layout: Layout) -> pd.DataFrame:
+    columns = ", ".join(f"coalesce(bool_or(a.product = '{p}'), false)::TINYINT AS \"{p}\"" for p in PRODUCTS)
+    return _frame(
+        con,
+        f"""
+        SELECT c.customer_id, {columns}
+        FROM customers c
+        LEFT JOIN (SELECT customer_id, product::VARCHAR AS product FROM read_parquet($path)
+                   WHERE coalesce(status::VARCHAR, 'open') = 'open') a USING (customer_id)
+        GROUP BY c.customer_id ORDER BY c.customer_id
+        """,
+        {"path": str(layout.accounts)},
+    ).drop(columns="customer_id")
+
+
+def _spending(
+    con: duckdb.DuckDBPyConnection, layout: Layout, as_of: date
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Card spending of each customer's window, and its share per category, in one pass over the table.
+
+    A transaction's ``position`` runs from 0 at the start of the window to 1 at as_of.
+    """
+    shares = ", ".join(
+        f"coalesce(sum(tx.amount) FILTER (WHERE tx.category = $c{i}) / sum(tx.amount), 0) AS c{i}"
+        for i in range(len(CATEGORY_NAMES))
+    )
+    frame = _frame(
+        con,
+        f"""
+        WITH tx AS (
+            SELECT t.customer_id, t.amount, t.category::VARCHAR AS category,
+                   (c.history_days - date_diff('day', t.date::DATE, $as_of) + 0.5) / c.history_days AS position
+            FROM read_parquet($path) t JOIN customers c USING (customer_id)
+            WHERE t.amount > 0 AND date_diff('day', t.date::DATE, $as_of) BETWEEN 1 AND c.history_days)
+        SELECT c.customer_id, c.history_days,
+               count(tx.amount) AS transactions,
+               coalesce(sum(tx.amount), 0) AS spend,
+               coalesce(avg(tx.position), 0.5) AS position,
+               {shares}
+        FROM customers c LEFT JOIN tx USING (customer_id)
+        GROUP BY c.customer_id, c.history_days ORDER BY c.customer_id
+        """,
+        {"path": str(layout.transactions), "as_of": as_of}
+        | {f"c{i}": name for i, name in enumerate(CATEGORY_NAMES)},
+    )
+    categories = frame[[f"c{i}" for i in range(len(CATEGORY_NAMES))]].set_axis(list(CATEGORY_NAMES), axis=1)
+    spending = frame[["transactions", "spend", "position"]].copy()
+    months = frame["history_days"] / DAYS_PER_MONTH
+    spending["monthly_spend"] = frame["spend"] / months
+    spending["tx_per_month"] = frame["transactions"] / months
+    return spending, categories
+
+
+def _clicks(con: duckdb.DuckDBPyConnection, layout: Layout, as_of: date) -> pd.DataFrame:
+    per_product = ", ".join(f"count(k.product) FILTER (WHERE k.product = '{p}') AS \"{p}\"" for p in PRODUCTS)
+    leaving = "|".join(LEAVING_PAGES)
+    since = pd.Timestamp(as_of - timedelta(days=CLICK_DAYS))
+    return _frame(
+        con,
+        f"""
+        WITH k AS (
+            SELECT user_id, product, url FROM read_json($path, format = 'newline_delimited',
+                columns = {{user_id: 'BIGINT', datetime: 'TIMESTAMP', product: 'VARCHAR', url: 'VARCHAR'}})
+            WHERE datetime >= $since)
+        SELECT c.customer_id,
+               count(k.user_id) AS clicks,
+               count(k.user_id) FILTER (WHERE regexp_matches(k.url, '/({leaving})/?$')) AS leaving,
+               {per_product}
+        FROM customers c LEFT JOIN k ON k.user_id = c.web_user_id
+        GROUP BY c.customer_id ORDER BY c.customer_id
+        """,
+        {"path": str(layout.clicks), "since": since},
+    ).drop(columns="customer_id")
+
+
+def _responses(con: duckdb.DuckDBPyConnection, layout: Layout) -> pd.DataFrame:
+    files = sorted(str(p) for p in layout.surveys.glob("*.json")) if layout.surveys.is_dir() else []
+    columns = ["customer_id", "submitted", "rating", "comment", "needs"]
+    if not files:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+    return _frame(
+        con,
+        """
+        SELECT r.customer_id, r.submitted, r.rating, coalesce(r.comment, '') AS comment,
+               coalesce(r.needs, []) AS needs
+        FROM read_json($files, format = 'newline_delimited', columns = {
+            customer_id: 'BIGINT', submitted: 'TIMESTAMP', rating: 'INTEGER', comment: 'VARCHAR',
+            needs: 'VARCHAR[]'}) r
+        SEMI JOIN customers c USING (customer_id)
+        ORDER BY r.customer_id, r.submitted
+        """,
+        {"files": files},
+    )
+
+
+def _surveys(ids: pd.Series, responses: pd.DataFrame) -> pd.DataFrame:
+    by_customer = responses.groupby("customer_id", sort=True)
+    summary = pd.DataFrame(
+        {
+            "responses": by_customer.size(),
+            "rating": by_customer["rating"].mean(),
+            "comment": by_customer["comment"].last(),
+        }
+    )
+    needs = responses[["customer_id", "needs"]].explode("needs").dropna()
+    for product in PRODUCTS:
+        phrases = [need for need, products in NEEDS.items() if product in products]
+        summary[f"needs_{product}"] = (
+            needs[needs["needs"].isin(phrases)].groupby("customer_id").size().reindex(summary.index) > 0
+        )
+    frame = summary.reindex(ids.to_numpy())
+    filled = {"responses": 0, "comment": ""} | {f"needs_{p}": False for p in PRODUCTS}
+    frame = frame.fillna(filled).astype({"responses": np.int64} | {f"needs_{p}": bool for p in PRODUCTS})
+    return frame.reset_index(drop=True)

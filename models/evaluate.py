@@ -1,0 +1,148 @@
+"""Measure the trained models on held-out customers against the hidden ground truth.
+
+    python -m models.evaluate [--data-dir D] [--json]
+
+Only this module reads the truth's hidden traits (segment, true churn probability, sentiment, next product,
+lifetime value), and only for customers the models were not fitted on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pandas as pd
+import pyarrow.parquet as pq
+from sklearn.metrics import adjusted_rand_score, brier_score_loss, roc_auc_score
+
+from connectors import config
+from connectors.features import SourcesMissing
+from connectors.products import PRODUCTS
+from connectors.sample import Layout
+from models import artifacts, nba, sentiment
+from models.artifacts import ModelsMissing
+
+
+def evaluate(data_dir: Path, folder: Path | None = None) -> dict:
+    """The evaluation figures of the current models of ``data_dir`` (see the README's Insights section)."""
+    layout = Layout(Path(data_dir))
+    folder = Path(folder) if folder else artifacts.models_dir(layout.root)
+    run = artifacts.current(folder)
+    if run is None:
+        raise ModelsMissing(f"No trained models in {folder}: run `python -m models.train` first")
+    if not layout.truth.is_file():
+        raise SourcesMissing(f"{layout.truth} is missing: evaluation needs the generated ground truth")
+    meta = artifacts.read_meta(run)
+    scores = pq.read_table(run / artifacts.CUSTOMERS).to_pandas()
+    scores = scores[scores["held_out"].to_numpy()].reset_index(drop=True)
+    truth = pq.read_table(layout.truth).to_pandas().set_index("customer_id").reindex(scores["customer_id"])
+    churned = truth["churned"].to_numpy(dtype=bool)
+    risk = scores["churn_risk"].to_numpy()
+    two_classes = len(np.unique(churned)) == 2
+    counts = np.asarray([p["sentiment_counts"] for p in meta["personas"]], dtype=float)
+    return {
+        "customers": len(scores),
+        "trained_customers": meta["metrics"]["customers"] - len(scores),
+        "model_version": meta["version"],
+        "churn_auc": float(roc_auc_score(churned, risk)) if two_classes else None,
+        "churn_oracle_auc": float(roc_auc_score(churned, truth["churn_probability"]))
+        if two_classes
+        else None,
+        "churn_brier": float(brier_score_loss(churned, risk)),
+        "churn_oracle_brier": float(brier_score_loss(churned, truth["churn_probability"])),
+        "persona_k": len(meta["personas"]),
+        "persona_ari": float(adjusted_rand_score(truth["segment"], scores["persona"])),
+        **_ltv(scores, truth),
+        **_sentiment(scores, truth, counts),
+        **_next_best_action(scores, truth, meta),
+    }
+
+
+def _ltv(scores: pd.DataFrame, truth: pd.DataFrame) -> dict:
+    predicted, actual = scores["ltv"].to_numpy(), truth["ltv"].to_numpy()
+    rated = ~np.isnan(predicted) & (actual > 0)
+    error = np.abs(predicted[rated] - actual[rated]) / actual[rated]
+    return {
+        "ltv_mape": float(error.mean()) if rated.any() else None,
+        "ltv_median_ape": float(np.median(error)) if rated.any() else None,
+        "ltv_coverage": float(rated.sum() / max((actual > 0).sum(), 1)),
+    }
+
+
+def _sentiment(scores: pd.DataFrame, truth: pd.DataFrame, persona_counts: np.ndarray) -> dict:
+    """Respondents: text classifier vs true sentiment. Non-respondents: persona shares vs their true shares."""
+    probabilities = scores[[f"sentiment_{label.lower()}" for label in sentiment.LABELS]].to_numpy(dtype=float)
+    answered = ~np.isnan(probabilities[:, 0])
+    true_label = pd.Categorical(truth["sentiment"], categories=sentiment.LABELS).codes
+    persona = scores["persona"].to_numpy(dtype=np.int64)
+    k = len(persona_counts)
+    silent = ~answered
+    true_counts = np.bincount(
+        persona[silent] * len(sentiment.LABELS) + true_label[silent], minlength=k * len(sentiment.LABELS)
+    ).reshape(k, len(sentiment.LABELS))
+    inferred = persona_counts / np.maximum(persona_counts.sum(axis=1, keepdims=True), 1)
+    actual = true_counts / np.maximum(true_counts.sum(axis=1, keepdims=True), 1)
+    distance = 0.5 * np.abs(inferred - actual).sum(axis=1)  # total variation, per persona
+    weights = true_counts.sum(axis=1)
+    return {
+        "sentiment_accuracy": float((probabilities[answered].argmax(axis=1) == true_label[answered]).mean())
+        if answered.any()
+        else None,
+        "survey_extrapolation_error": float((distance * weights).sum() / max(weights.sum(), 1)),
+        "survey_respondents": int(answered.sum()),
+    }
+
+
+def _next_best_action(scores: pd.DataFrame, truth: pd.DataFrame, meta: dict) -> dict:
+    """How often the product a customer was about to buy is among the top three offers."""
+    about_to_buy = pd.Categorical(truth["next_product"], categories=PRODUCTS).codes
+    interested = about_to_buy >= 0
+    if not interested.any():
+        return {"nba_top3_hit_rate": None, "nba_top3_hit_rate_persona_only": None}
+    persona = scores["persona"].to_numpy(dtype=np.int64)
+    holders = np.asarray(meta["adoption"]["holders"], dtype=float)
+    adoption = (holders / np.maximum(np.asarray(meta["adoption"]["customers"]), 1)[:, None])[persona]
+    bits = np.arange(len(PRODUCTS))
+    holds = (scores["holds"].to_numpy(dtype=np.int64)[:, None] >> bits) & 1 == 1
+    needs = (scores["needs"].to_numpy(dtype=np.int64)[:, None] >> bits) & 1 == 1
+    clicks = scores[[f"clicks_{p}" for p in PRODUCTS]].to_numpy(dtype=float)
+    ages = scores["age"].to_numpy()
+
+    def hit_rate(clicks: np.ndarray, needs: np.ndarray) -> float:
+        scored = nba.propensity(holds, ages, adoption, clicks, needs)
+        top = nba.rank(scored)[:, : nba.TOP]
+        offered = np.take_along_axis(scored, top, axis=1) > 0
+        hit = ((top == about_to_buy[:, None]) & offered).any(axis=1)
+        return float(hit[interested].mean())
+
+    return {
+        "nba_top3_hit_rate": hit_rate(clicks, needs),
+        "nba_top3_hit_rate_persona_only": hit_rate(np.zeros_like(clicks), np.zeros_like(needs)),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: print the evaluation, as one JSON object with --json."""
+    parser = argparse.ArgumentParser(prog="python -m models.evaluate", description=__doc__.split("\n")[0])
+    config.add_arguments(parser, only=["data_dir"])
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+    try:
+        settings = config.load(namespace=args)
+        figures = evaluate(settings.data_dir)
+    except (config.ConfigError, ModelsMissing, SourcesMissing) as error:
+        parser.exit(2, f"error: {error}\n")
+    if args.json:
+        print(orjson.dumps(figures).decode())
+    else:
+        for name, value in figures.items():
+            print(f"{name:40} {value:.4f}" if isinstance(value, float) else f"{name:40} {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""The upsell heatmap: persona × product adoption (the original's "Customer Profiles"), with its numbers.
+
+Each cell is the share of the persona's customers who hold the product; hovering shows the share, the count
+of holders and the persona's size, so the colour can always be checked against the data behind it.
+"""
+
+from __future__ import annotations
+
+import holoviews as hv
+import holoviews.plotting.bokeh  # registers the Bokeh options the heatmap sets
+import numpy as np
+import pandas as pd
+
+from connectors.products import LABELS, PRODUCTS
+
+DIMMED = 0.3
+
+
+def adoption_table(persona: np.ndarray, holdings: np.ndarray, names: list[str]) -> pd.DataFrame:
+    """Holders and adoption share per persona and product, long format, catalogue order."""
+    k = len(names)
+    holders = np.vstack([np.bincount(persona, holdings[:, j], minlength=k) for j in range(len(PRODUCTS))]).T
+    return table_from_counts(holders, np.bincount(persona, minlength=k), names)
+
+
+def table_from_counts(holders: np.ndarray, customers: np.ndarray, names: list[str]) -> pd.DataFrame:
+    """The long table from holders (personas x products) and persona sizes."""
+    k = len(names)
+    holders = np.asarray(holders, dtype=np.int64).reshape(k, len(PRODUCTS))
+    customers = np.asarray(customers, dtype=np.int64)
+    return pd.DataFrame(
+        {
+            "persona": np.repeat(np.arange(k), len(PRODUCTS)),
+            "persona_label": np.repeat([persona_label(i, n) for i, n in enumerate(names)], len(PRODUCTS)),
+            "product": np.tile(PRODUCTS, k),
+            "product_label": np.tile([LABELS[p] for p in PRODUCTS], k),
+            "holders": holders.reshape(-1),
+            "customers": np.repeat(customers, len(PRODUCTS)),
+            "adoption": (holders / np.maximum(customers, 1)[:, None]).reshape(-1),
+        }
+    )
+
+
+def persona_label(persona: int, name: str) -> str:
+    return f"{persona} · {name}"
+
+
+def heatmap(table: pd.DataFrame, highlight_persona: int | None = None) -> hv.HeatMap:
+    """The heatmap of :func:`adoption_table`; other personas are dimmed when one is highlighted."""
+    lit = table["persona"] == highlight_persona if highlight_persona is not None else True
+    data = table.assign(alpha=np.where(lit, 1.0, DIMMED))
+    product_axis = hv.Dimension("product_label", label="Product", values=[LABELS[p] for p in PRODUCTS])
+    persona_axis = hv.Dimension(
+        "persona_label", label="Persona", values=list(dict.fromkeys(data["persona_label"]))
+    )
+    title = "Customer profiles: product adoption by persona"
+    if highlight_persona is not None:
+        chosen = data.loc[data["persona"] == highlight_persona, "persona_label"]
+        title += f" (highlighted: {chosen.iloc[0]})" if len(chosen) else ""
+    return hv.HeatMap(
+        data,
+        kdims=[product_axis, persona_axis],
+        vdims=[hv.Dimension("adoption", label="Adoption", range=(0, 1)), "holders", "customers", "alpha"],
+    ).opts(
+        cmap="Blues",
+        alpha="alpha",
+        colorbar=True,
+        clim=(0, 1),
+        xrotation=40,
+        title=title,
+        tools=["hover"],
+        hover_tooltips=[
+            ("Persona", "@persona_label"),
+            ("Product", "@product_label"),
+            ("Adoption", "@adoption{0.0%}"),
+            ("Holders", "@holders{0,0} of @customers{0,0}"),
+        ],
+        responsive=True,
+        min_height=320,
+    )

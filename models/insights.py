@@ -1,0 +1,345 @@
+"""The one door the dashboard uses to the models: load trained artifacts once, then look customers up.
+
+Everything that can be computed in advance was computed by ``python -m models.train`` for every customer, so
+:meth:`Insights.for_customer` is a lookup plus the live re-ranking of offers from what the customer is
+browsing now, well under a millisecond. Nothing here trains, reads the sources or imports Panel.
+
+A customer id the artifacts do not know (added to the data after training) raises
+:class:`CustomerNotScored`, whose message says to retrain; every customer the artifacts know gets a complete
+answer, with "not enough history" and "inferred" spelled out instead of NaN.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import holoviews as hv
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from connectors.products import PRODUCTS
+from connectors.sample import Layout
+from models import artifacts, churn, ltv, nba, sentiment
+from models.artifacts import ModelsMissing
+from models.heatmap import heatmap, table_from_counts
+
+__all__ = ["CustomerInsights", "CustomerNotScored", "Insights", "ModelsMissing"]
+
+TOP_FACTORS = 3
+
+
+class CustomerNotScored(LookupError):
+    """The artifacts have no scores for this customer (new since training): retrain to score them."""
+
+
+@dataclass(frozen=True)
+class ChurnFactor:
+    name: str
+    contribution: float  # log-odds added to the average customer's; positive raises the risk
+    detail: str  # the customer's own value, in words
+
+
+@dataclass(frozen=True)
+class Churn:
+    probability: float  # of leaving within a year, calibrated
+    label: str  # Low, Medium or High
+    baseline: (
+        float  # log-odds of the average customer: baseline + all contributions = log-odds of probability
+    )
+    factors: tuple[ChurnFactor, ...]  # every factor, largest effect first
+
+    @property
+    def top_factors(self) -> tuple[ChurnFactor, ...]:
+        return self.factors[:TOP_FACTORS]
+
+    @property
+    def text(self) -> str:
+        return f"{self.probability:.0%} ({self.label})"
+
+
+@dataclass(frozen=True)
+class Sentiment:
+    label: str  # NEGATIVE, NEUTRAL, POSITIVE, or UNKNOWN when nothing is known
+    source: str  # "survey" or "inferred from persona"
+    share: float  # the classifier's probability (survey) or the persona's share (inferred) of the label
+    respondents: int  # the customer's answers (survey) or the persona's respondents (inferred)
+    interval: tuple[float, float] | None  # 95% interval of the inferred share; None for a survey
+    distribution: dict[str, float]
+
+    @property
+    def text(self) -> str:
+        if self.source == "survey":
+            return self.label
+        if not self.respondents:
+            return "unknown (no survey answers in this persona)"
+        low, high = self.interval
+        return f"{self.label} (inferred: {self.share:.0%} of {self.respondents:,} respondents, {low:.0%}–{high:.0%})"
+
+
+@dataclass(frozen=True)
+class Persona:
+    id: int
+    name: str
+    distance: float  # to the persona's centre, in the model's scaled units
+    runner_up: int
+    runner_up_name: str
+    runner_up_distance: float
+
+    @property
+    def text(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
+class LifetimeValue:
+    value: float | None  # dollars; None when there is not enough history
+    monthly_rate: float | None  # today's card spend rate
+    expected_months: float
+    assumptions: str
+    note: str  # why there is no value, or ""
+
+    @property
+    def text(self) -> str:
+        return f"${self.value:,.0f}" if self.value is not None else self.note
+
+
+@dataclass(frozen=True)
+class CustomerInsights:
+    customer_id: int
+    churn: Churn
+    sentiment: Sentiment
+    persona: Persona
+    offers: tuple[nba.Offer, ...]  # up to three; empty when every eligible product is held
+    ltv: LifetimeValue
+    model_version: str
+
+
+class Insights:
+    """Trained models of one data folder; build with :meth:`load`."""
+
+    def __init__(self, run: Path, meta: dict, columns: dict[str, np.ndarray], stale: bool):
+        self.run = run
+        self.version: str = meta["version"]
+        self.trained_at: str = meta["trained_at"]
+        self.metrics: dict = meta["metrics"]
+        self.stale = stale  # the data or the code changed since training: retrain
+        self.as_of = date.fromisoformat(meta["as_of"])
+        self._meta = meta
+        self._columns = columns
+        self._ids = columns["customer_id"]
+        self._names = [p["name"] for p in meta["personas"]]
+        self._holders = np.asarray(meta["adoption"]["holders"], dtype=np.int64)
+        self._sizes = np.asarray(meta["adoption"]["customers"], dtype=np.int64)
+        self._adoption = self._holders / np.maximum(self._sizes, 1)[:, None]
+        self._sentiment_counts = np.asarray([p["sentiment_counts"] for p in meta["personas"]], dtype=np.int64)
+        self._factor_names = list(meta["churn"]["factors"])
+        self._trend_prior = float(meta["ltv"]["trend_prior_variance"])
+        self._scores: pd.DataFrame | None = None
+
+    @classmethod
+    def load(cls, data_dir: Path, folder: Path | None = None) -> Insights:
+        """The current models of ``data_dir`` (or of ``folder``); ModelsMissing says how to train them."""
+        folder = Path(folder) if folder else artifacts.models_dir(data_dir)
+        run = artifacts.current(folder)
+        if run is None:
+            raise ModelsMissing(
+                f"No trained models in {folder}: run `python -m models.train --data-dir {data_dir}` "
+                "(`make demo` does it)"
+            )
+        meta = artifacts.read_meta(run)
+        if meta.get("format") != artifacts.FORMAT:
+            raise ModelsMissing(f"The models in {run} are of an older format: run `python -m models.train`")
+        table = pq.read_table(run / artifacts.CUSTOMERS)
+        columns = {name: table.column(name).to_numpy() for name in table.column_names}
+        return cls(run, meta, columns, artifacts.is_stale(Layout(Path(data_dir)), folder))
+
+    def _row(self, customer_id: int) -> int:
+        row = int(np.searchsorted(self._ids, customer_id))
+        if row >= len(self._ids) or self._ids[row] != customer_id:
+            raise CustomerNotScored(
+                f"Customer {customer_id} is not scored yet (new since the models were trained on "
+                f"{self.trained_at}): retrain with `python -m models.train`"
+            )
+        return row
+
+    def for_customer(
+        self,
+        customer_id: int,
+        recent_interest: Mapping[str, int] | None = None,
+        interest_window: str = "in the last hour",
+    ) -> CustomerInsights:
+        """All insights of one customer.
+
+        ``recent_interest`` (product -> clicks, e.g. from the live stream over ``interest_window``) re-ranks
+        the offers together with the 30-day click history the models were trained with: per product, the
+        larger count counts. None uses the history alone.
+        """
+        row = self._row(customer_id)
+        c = {name: values[row] for name, values in self._columns.items()}
+        history = {p: int(c[f"clicks_{p}"]) for p in PRODUCTS}
+        clicks, windows = nba.interest(history, recent_interest, interest_window)
+        persona = int(c["persona"])
+        offers = nba.offers(
+            _bits(c["holds"]), float(c["age"]), self._adoption[persona], clicks, windows, _bits(c["needs"])
+        )
+        return CustomerInsights(
+            customer_id=int(customer_id),
+            churn=self._churn(c),
+            sentiment=self._sentiment(c, persona),
+            persona=Persona(
+                persona,
+                self._names[persona],
+                float(c["persona_distance"]),
+                int(c["runner_up"]),
+                self._names[int(c["runner_up"])],
+                float(c["runner_up_distance"]),
+            ),
+            offers=tuple(offers),
+            ltv=self._ltv(c),
+            model_version=self.version,
+        )
+
+    def _churn(self, c: dict) -> Churn:
+        probability = float(c["churn_risk"])
+        details = _factor_details(c)
+        factors = sorted(
+            (
+                ChurnFactor(name, float(c[f"factor_{i}"]), details.get(name, ""))
+                for i, name in enumerate(self._factor_names)
+            ),
+            key=lambda f: -abs(f.contribution),
+        )
+        baseline = float(self._meta["churn"]["baseline_log_odds"])
+        return Churn(probability, churn.risk_label(probability), baseline, tuple(factors))
+
+    def _sentiment(self, c: dict, persona: int) -> Sentiment:
+        own = np.array([c[f"sentiment_{label.lower()}"] for label in sentiment.LABELS], dtype=float)
+        if not np.isnan(own).any():
+            best = int(own.argmax())
+            return Sentiment(
+                sentiment.LABELS[best],
+                "survey",
+                float(own[best]),
+                int(c["responses"]),
+                None,
+                dict(zip(sentiment.LABELS, own.tolist(), strict=True)),
+            )
+        counts = self._sentiment_counts[persona]
+        n = int(counts.sum())
+        if n == 0:
+            return Sentiment("UNKNOWN", "inferred from persona", 0.0, 0, (0.0, 1.0), {})
+        best = int(counts.argmax())
+        return Sentiment(
+            sentiment.LABELS[best],
+            "inferred from persona",
+            float(counts[best] / n),
+            n,
+            sentiment.wilson_interval(counts[best], n),
+            dict(zip(sentiment.LABELS, (counts / n).tolist(), strict=True)),
+        )
+
+    def _ltv(self, c: dict) -> LifetimeValue:
+        value = float(c["ltv"])
+        months = float(c["expected_months"])
+        if math.isnan(value):
+            note = ltv.not_enough_history(int(c["transactions"]), int(c["history_days"]))
+            return LifetimeValue(None, None, months, ltv.ASSUMPTIONS, note)
+        return LifetimeValue(value, float(c["monthly_rate"]), months, ltv.ASSUMPTIONS, "")
+
+    def scores(self) -> pd.DataFrame:
+        """customer_id, churn_risk, persona, persona_name, ltv (NaN: not enough history) of every customer."""
+        if self._scores is None:
+            persona = self._columns["persona"].astype(np.int64)
+            self._scores = pd.DataFrame(
+                {
+                    "customer_id": self._ids,
+                    "churn_risk": self._columns["churn_risk"],
+                    "persona": persona,
+                    "persona_name": pd.Categorical.from_codes(persona, categories=self._names),
+                    "ltv": self._columns["ltv"],
+                }
+            )
+        return self._scores.copy()
+
+    def personas(self) -> pd.DataFrame:
+        """One row per persona: name, size, respondents and their sentiment shares, typical traits."""
+        counts = self._sentiment_counts
+        respondents = counts.sum(axis=1)
+        shares = counts / np.maximum(respondents, 1)[:, None]
+        frame = pd.DataFrame(
+            {
+                "persona": [p["persona"] for p in self._meta["personas"]],
+                "name": self._names,
+                "size": [p["size"] for p in self._meta["personas"]],
+                "respondents": respondents,
+                **{label.lower(): shares[:, i] for i, label in enumerate(sentiment.LABELS)},
+                "age": [p["age"] for p in self._meta["personas"]],
+                "monthly_spend": [p["monthly_spend"] for p in self._meta["personas"]],
+            }
+        )
+        risk = pd.Series(self._columns["churn_risk"]).groupby(self._columns["persona"]).mean()
+        frame["churn_risk"] = risk.reindex(frame["persona"]).to_numpy()
+        return frame
+
+    def heatmap(self, highlight_persona: int | None = None) -> hv.HeatMap:
+        """Persona × product adoption, hover showing the numbers; optionally one persona highlighted."""
+        return heatmap(table_from_counts(self._holders, self._sizes, self._names), highlight_persona)
+
+    def spend_rate(
+        self, transactions: pd.DataFrame, customer_id: int | None = None, horizon_months: float = 6.0
+    ) -> ltv.SpendRate:
+        """The Spend Rate plot's data from a customer's transactions (columns date, amount).
+
+        With ``customer_id`` the window is the one their lifetime value was computed over, so the rate
+        shown matches it.
+        """
+        history_days = (
+            int(self._columns["history_days"][self._row(customer_id)]) if customer_id is not None else None
+        )
+        return ltv.spend_rate(transactions, self.as_of, history_days, self._trend_prior, horizon_months)
+
+
+def _bits(mask: int) -> np.ndarray:
+    return (int(mask) >> np.arange(len(PRODUCTS))) & 1 == 1
+
+
+def _factor_details(c: dict) -> dict[str, str]:
+    """Each churn factor's inputs for this customer, in words."""
+    transactions, trend = int(c["transactions"]), float(c["trend"])
+    if transactions == 0:
+        trend_text = level_text = "no card spending in the last 12 months"
+    else:
+        direction = "above" if trend > 0 else "below"
+        trend_text = (
+            "card spending steady over the year"
+            if abs(trend) < 0.03
+            else f"card spending now {abs(trend):.0%} {direction} its 12-month average"
+        )
+        level_text = f"${float(c['average_monthly']):,.0f} a month over {transactions} card transactions"
+    web = bool(c["has_web"])
+    responses = int(c["responses"])
+    return {
+        "Spending trend": trend_text,
+        "Spending level": level_text,
+        "Leaving pages": f"{_times(int(c['leaving']), 'visit')} to closing, transfer-out or rate-comparison pages in 30 days"
+        if web
+        else "no web account",
+        "Website activity": f"{_times(int(c['clicks']), 'page view')} in 30 days"
+        if web
+        else "no web account",
+        "Products held": f"holds {int(c['products'])} of {len(PRODUCTS)} products",
+        "Tenure": f"customer for {float(c['tenure_years']):.1f} years",
+        "Age": f"age {int(c['age'])}",
+        "Survey": f"rated the bank {float(c['rating']):.1f}/5 in {_times(responses, 'survey answer')}"
+        if responses
+        else "no survey answer",
+    }
+
+
+def _times(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"

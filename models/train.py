@@ -1,0 +1,358 @@
+"""Train every model from the sources and write versioned artifacts the dashboard loads.
+
+    python -m models.train [--data-dir D] [--if-stale] [--quiet]
+
+Customers are split once, by a hash of their id, into held-out customers (20%, never used for fitting: the
+evaluation measures the models on them), a validation slice and a calibration slice (10% each) and the
+fitting rest. Every customer is then scored in one vectorised pass, so the dashboard only looks scores up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from sklearn.metrics import brier_score_loss, roc_auc_score
+from tqdm import tqdm
+
+from connectors import config, features
+from connectors.features import Features, SourcesMissing
+from connectors.products import PRODUCTS
+from connectors.sample import Layout
+from models import artifacts, churn, ltv, nba, personas, sentiment
+from models.heatmap import adoption_table
+
+SEED = 360
+HELD_OUT = 0.2
+VALIDATION = (0.2, 0.3)
+CALIBRATION = (0.3, 0.4)
+MAX_FIT_ROWS = 300_000  # the churn regression gains nothing from more rows; scoring covers everyone
+MAX_TEXT_ROWS = 60_000  # survey answers the text classifier learns from (it reads every answer)
+MIN_CUSTOMERS = 200  # fewer leave too few churners in the calibration slice to learn from
+STEPS = ("Reading sources", "Spend rates", "Personas", "Sentiment", "Churn", "Lifetime value", "Writing")
+
+
+class TrainingError(ValueError):
+    """The data cannot support the models; the message says why."""
+
+
+def split_point(customer_ids: np.ndarray) -> np.ndarray:
+    """A fixed pseudo-random number in [0, 1) per customer id (multiplicative hash): the split's key."""
+    return ((np.asarray(customer_ids, dtype=np.uint64) * np.uint64(2654435761)) % np.uint64(2**32)) / 2**32
+
+
+def held_out(customer_ids: np.ndarray) -> np.ndarray:
+    """The customers no model is fitted on: the evaluation's customers."""
+    return split_point(customer_ids) < HELD_OUT
+
+
+def churn_outcomes(layout: Layout) -> pd.Series:
+    """Who left within a year (bool by customer id), for training customers only.
+
+    This is the outcome a bank learns churn from (its own history of closed relationships). The synthetic
+    data keeps it in ``truth/`` beside the hidden traits; only the ``churned`` column is read, and the
+    held-out customers' outcomes are dropped as soon as they are read.
+    """
+    if not layout.truth.is_file():
+        raise SourcesMissing(
+            f"{layout.truth} is missing: churn is learnt from past outcomes (column `churned`); "
+            "regenerate the data with `python -m connectors.sample --force`"
+        )
+    table = pq.read_table(layout.truth, columns=["customer_id", "churned"]).to_pandas()
+    return table[~held_out(table["customer_id"].to_numpy())].set_index("customer_id")["churned"]
+
+
+def _bitmask(flags: np.ndarray) -> np.ndarray:
+    return (np.asarray(flags, dtype=np.int64) << np.arange(flags.shape[1])).sum(axis=1).astype(np.int16)
+
+
+def _calibration_error(probability: np.ndarray, outcome: np.ndarray, bins: int = 10) -> float:
+    """Largest gap between predicted and observed churn over deciles of the prediction."""
+    order = np.argsort(probability, kind="stable")
+    return float(
+        max(abs(probability[c].mean() - outcome[c].mean()) for c in np.array_split(order, bins) if len(c))
+    )
+
+
+def train(layout: Layout, folder: Path | None = None, seed: int = SEED, progress: bool = True) -> Path:
+    """Train on ``layout`` and publish the artifacts into ``folder`` (default ``<data>/models``)."""
+    folder = Path(folder) if folder else artifacts.models_dir(layout.root)
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    bar = tqdm(total=len(STEPS), desc=STEPS[0], unit=" step", disable=not progress)
+
+    def step(name: str) -> None:
+        """Close the running step (recording its time) and show the next one."""
+        timings[STEPS[len(timings)]] = round(time.perf_counter() - started - sum(timings.values()), 2)
+        bar.update(1)
+        bar.set_description(name)
+
+    features.read_as_of(layout)  # no data set: say how to create one before anything else
+    fingerprint, code = artifacts.data_fingerprint(layout), artifacts.code_version()
+    outcomes = churn_outcomes(layout)
+    data = features.load(layout)
+    ids = data.customer_ids
+    if len(ids) < MIN_CUSTOMERS:
+        raise TrainingError(f"{len(ids)} customers are too few to learn from: {MIN_CUSTOMERS} at least")
+    point = split_point(ids)
+    test = point < HELD_OUT
+    validation = (point >= VALIDATION[0]) & (point < VALIDATION[1])
+    calibration = (point >= CALIBRATION[0]) & (point < CALIBRATION[1])
+    fitting = point >= CALIBRATION[1]
+    step(STEPS[1])
+
+    spending = data.spending
+    prior = ltv.trend_prior_variance(
+        spending["position"].to_numpy()[~test], spending["transactions"].to_numpy()[~test]
+    )
+    rate = ltv.rate_estimate(
+        spending["transactions"].to_numpy(),
+        spending["spend"].to_numpy(),
+        spending["position"].to_numpy(),
+        data.profile["history_days"].to_numpy(),
+        prior,
+    )
+    step(STEPS[2])
+
+    persona_inputs = personas.persona_matrix(data)
+    persona_model = personas.PersonaModel.fit(persona_inputs[~test], seed)
+    assigned = persona_model.assign(persona_inputs)
+    persona_traits = personas.traits(persona_inputs, assigned.persona, persona_model.k)
+    names = personas.name_personas(persona_traits)
+    step(STEPS[3])
+
+    respondent_probabilities, sentiment_record = _sentiment(data, validation | test, ids)
+    sentiment_counts = sentiment.persona_counts(assigned.persona, respondent_probabilities, persona_model.k)
+    step(STEPS[4])
+
+    outcome = outcomes.reindex(ids).fillna(False).to_numpy(dtype=bool)  # held-out rows: unused
+    inputs = churn.churn_matrix(data, rate.trend)
+    fit_rows = fitting & (point < CALIBRATION[1] + MAX_FIT_ROWS / max(len(ids), 1))
+    train_rows = fit_rows | calibration
+    model = churn.ChurnModel.fit(
+        inputs[train_rows].reset_index(drop=True), outcome[train_rows], calibration[train_rows]
+    )
+    contributions = model.contributions(inputs)
+    churn_risk = model.probability(inputs)
+    step(STEPS[5])
+
+    value = ltv.lifetime_value(rate, churn_risk)
+    months = ltv.expected_months(churn_risk)
+    step(STEPS[6])
+
+    metrics = {
+        "customers": len(ids),
+        "held_out_customers": int(test.sum()),
+        "churn_validation_auc": _auc(outcome[validation], churn_risk[validation]),
+        "churn_validation_brier": float(brier_score_loss(outcome[validation], churn_risk[validation]))
+        if validation.any()
+        else None,
+        "churn_validation_calibration_error": _calibration_error(churn_risk[validation], outcome[validation])
+        if validation.sum() >= 10
+        else None,
+        "persona_k": persona_model.k,
+        "persona_silhouette": persona_model.silhouettes[persona_model.k],
+        "trend_prior_sd": float(np.sqrt(prior)),
+        "ltv_scored_share": float(rate.enough_history.mean()) if len(ids) else 0.0,
+        **sentiment_record.pop("metrics"),
+    }
+    holdings = data.holdings.to_numpy(dtype=bool)
+    table = adoption_table(assigned.persona, holdings, names)
+    trained_at = datetime.now(timezone.utc)
+    version = f"{trained_at:%Y%m%dT%H%M%S%f}-{fingerprint[:8]}"
+    meta = {
+        "format": artifacts.FORMAT,
+        "version": version,
+        "trained_at": trained_at.isoformat(timespec="seconds"),
+        "fingerprint": fingerprint,
+        "code_version": code,
+        "seed": seed,
+        "as_of": data.as_of.isoformat(),
+        "metrics": metrics,
+        "personas": [
+            {
+                "persona": p,
+                "name": names[p],
+                "size": int(persona_traits.loc[p, "size"]),
+                "age": float(persona_traits.loc[p, "age"]),
+                "monthly_spend": float(persona_traits.loc[p, "monthly_spend"]),
+                "sentiment_counts": sentiment_counts[p].tolist(),
+            }
+            for p in range(persona_model.k)
+        ],
+        "adoption": {
+            "holders": table["holders"].to_numpy().reshape(persona_model.k, len(PRODUCTS)).tolist(),
+            "customers": table["customers"].to_numpy()[:: len(PRODUCTS)].tolist(),
+        },
+        "silhouettes": {str(k): v for k, v in persona_model.silhouettes.items()},
+        "persona_model": {
+            "mean": persona_model.mean.tolist(),
+            "scale": persona_model.scale.tolist(),
+            "centers": persona_model.centers.tolist(),
+            "columns": list(persona_inputs.columns),
+        },
+        "churn": model.describe() | {"factors": list(churn.FACTORS), "risk_levels": churn.RISK_LEVELS},
+        "ltv": {"trend_prior_variance": prior, "assumptions": ltv.ASSUMPTIONS},
+        "sentiment": sentiment_record,
+        "nba": {"click_weight": nba.CLICK_WEIGHT, "need_weight": nba.NEED_WEIGHT},
+    }
+    scores = _scores_frame(
+        data, test, assigned, churn_risk, contributions, rate, months, value, respondent_probabilities
+    )
+    run = _write(folder, version, meta, scores, started, timings)
+    bar.update(1)
+    bar.close()
+    return run
+
+
+def _auc(outcome: np.ndarray, score: np.ndarray) -> float | None:
+    return float(roc_auc_score(outcome, score)) if len(np.unique(outcome)) == 2 else None
+
+
+def _sentiment(data: Features, excluded: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, dict]:
+    """Per-customer sentiment probabilities (NaN for non-respondents) and the record of the classifier."""
+    responses = data.responses
+    labels = sentiment.rating_labels(responses["rating"].to_numpy())
+    response_ids = responses["customer_id"].to_numpy(dtype=np.int64)
+    excluded_response = excluded[np.searchsorted(ids, response_ids)] if len(responses) else np.zeros(0, bool)
+    fit_rows = np.flatnonzero(~excluded_response)
+    fit_rows = fit_rows[np.argsort(split_point(response_ids[fit_rows]), kind="stable")[:MAX_TEXT_ROWS]]
+    model = sentiment.SentimentModel.fit(responses["comment"].iloc[fit_rows], labels[fit_rows])
+    if model is None:
+        return np.full((len(ids), len(sentiment.LABELS)), np.nan), {
+            "trained": False,
+            "responses": len(responses),
+            "metrics": {"sentiment_respondents": 0},
+        }
+    probabilities = model.probabilities(responses["comment"])
+    validation = excluded_response & ~held_out(response_ids)
+    accuracy = (
+        float((probabilities[validation].argmax(axis=1) == labels[validation]).mean())
+        if validation.any()
+        else None
+    )
+    per_customer = sentiment.customer_probabilities(ids, response_ids, probabilities)
+    return per_customer, {
+        "trained": True,
+        "responses": len(responses),
+        "top_terms": model.top_terms(),
+        "metrics": {
+            "sentiment_respondents": int((~np.isnan(per_customer[:, 0])).sum()),
+            "sentiment_validation_agreement_with_rating": accuracy,
+        },
+    }
+
+
+def _scores_frame(
+    data: Features,
+    test: np.ndarray,
+    assigned: personas.Assignment,
+    churn_risk: np.ndarray,
+    contributions: np.ndarray,
+    rate: ltv.RateEstimate,
+    months: np.ndarray,
+    value: np.ndarray,
+    respondent_probabilities: np.ndarray,
+) -> pd.DataFrame:
+    profile, spending, clicks, surveys = data.profile, data.spending, data.clicks, data.surveys
+    frame = {
+        "customer_id": data.customer_ids.astype(np.int64),
+        "held_out": test,
+        "persona": assigned.persona.astype(np.int8),
+        "persona_distance": assigned.distance.astype(np.float32),
+        "runner_up": assigned.runner_up.astype(np.int8),
+        "runner_up_distance": assigned.runner_up_distance.astype(np.float32),
+        "churn_risk": churn_risk,
+        **{f"factor_{i}": contributions[:, i].astype(np.float32) for i in range(contributions.shape[1])},
+        "age": profile["age"].to_numpy(dtype=np.float32),
+        "tenure_years": profile["tenure_years"].to_numpy(dtype=np.float32),
+        "has_web": profile["has_web"].to_numpy(dtype=bool),
+        "history_days": profile["history_days"].to_numpy(dtype=np.int16),
+        "products": data.holdings.sum(axis=1).to_numpy(dtype=np.int8),
+        "holds": _bitmask(data.holdings.to_numpy()),
+        "transactions": spending["transactions"].to_numpy(dtype=np.int32),
+        "average_monthly": rate.average_monthly.astype(np.float32),
+        "trend": rate.trend.astype(np.float32),
+        "monthly_rate": rate.monthly_rate.astype(np.float32),
+        "expected_months": months.astype(np.float32),
+        "ltv": value,
+        "clicks": clicks["clicks"].to_numpy(dtype=np.int32),
+        "leaving": clicks["leaving"].to_numpy(dtype=np.int32),
+        **{f"clicks_{p}": clicks[p].to_numpy(dtype=np.int16) for p in PRODUCTS},
+        "responses": surveys["responses"].to_numpy(dtype=np.int16),
+        "rating": surveys["rating"].to_numpy(dtype=np.float32),
+        "needs": _bitmask(surveys[[f"needs_{p}" for p in PRODUCTS]].to_numpy()),
+        **{
+            f"sentiment_{label.lower()}": respondent_probabilities[:, i].astype(np.float32)
+            for i, label in enumerate(sentiment.LABELS)
+        },
+    }
+    return pd.DataFrame(frame)
+
+
+def _write(
+    folder: Path, version: str, meta: dict, scores: pd.DataFrame, started: float, timings: dict
+) -> Path:
+    """Write the run into a staging folder, then move it into place and make it current."""
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".training-", dir=folder))
+    try:
+        table = pa.Table.from_pandas(scores, preserve_index=False).replace_schema_metadata(None)
+        pq.write_table(table, staging / artifacts.CUSTOMERS, compression="zstd")
+        elapsed = time.perf_counter() - started
+        timings["Writing"] = round(elapsed - sum(timings.values()), 2)
+        meta["metrics"]["training_seconds"] = round(elapsed, 1)
+        meta["timings"] = timings
+        (staging / artifacts.META).write_bytes(
+            orjson.dumps(meta, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY)
+        )
+        staging.rename(folder / version)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    artifacts.publish(folder, folder / version)
+    return folder / version
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: train, or with --if-stale only when the data or the code changed."""
+    parser = argparse.ArgumentParser(prog="python -m models.train", description=__doc__.split("\n")[0])
+    config.add_arguments(parser, only=["data_dir"])
+    parser.add_argument("--if-stale", action="store_true", help="do nothing when the models match the data")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    try:
+        settings = config.load(namespace=args)
+    except config.ConfigError as error:
+        parser.exit(2, f"error: {error}\n")
+    layout = Layout(settings.data_dir)
+    folder = artifacts.models_dir(settings.data_dir)
+    if args.if_stale and layout.exists() and not artifacts.is_stale(layout, folder):
+        print(f"Models in {folder} match the data and the code; not retrained.")
+        return 0
+    try:
+        run = train(layout, folder, progress=not args.quiet)
+    except (SourcesMissing, TrainingError) as error:
+        parser.exit(2, f"error: {error}\n")
+    metrics = artifacts.read_meta(run)["metrics"]
+    print(
+        f"Trained on {metrics['customers']:,} customers in {metrics['training_seconds']} s: "
+        f"{metrics['persona_k']} personas, churn validation AUC {metrics['churn_validation_auc'] or float('nan'):.3f}. "
+        f"Artifacts: {run}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""The feature frames agree with the sources read directly, and never need the hidden truth."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from connectors import features
+from connectors.features import HISTORY_DAYS, SourcesMissing
+from connectors.products import NEEDS, PRODUCTS
+from connectors.sample import Layout
+from connectors.synth import LEAVING_PAGES
+
+
+@pytest.fixture(scope="module")
+def loaded(sample_layout: Layout) -> features.Features:
+    return features.load(sample_layout)
+
+
+@pytest.fixture(scope="module")
+def profiles(sample_layout: Layout) -> pd.DataFrame:
+    return pd.read_json(sample_layout.profiles, lines=True, dtype={"web_user_id": "Int64"})
+
+
+def test_every_frame_has_one_row_per_customer_in_id_order(loaded, sample_layout):
+    customers = sample_layout.read_manifest()["customers"]
+    assert list(loaded.customer_ids) == list(range(1, customers + 1))
+    for name in ("holdings", "spending", "categories", "clicks", "surveys"):
+        frame = getattr(loaded, name)
+        assert len(frame) == customers, name
+        assert not frame.select_dtypes("number").isna().drop(columns="rating", errors="ignore").any().any(), (
+            name
+        )
+    assert list(loaded.holdings.columns) == list(PRODUCTS)
+
+
+def test_profile_ages_and_tenure_are_measured_to_the_manifest_date(loaded, profiles, sample_layout):
+    as_of = pd.Timestamp(sample_layout.read_manifest()["as_of"])
+    assert loaded.as_of == date.fromisoformat(sample_layout.read_manifest()["as_of"])
+    expected_age = (as_of - pd.to_datetime(profiles["birth_date"])).dt.days / 365.25
+    expected_tenure = (as_of - pd.to_datetime(profiles["first_visit"])).dt.days / 365.25
+    np.testing.assert_allclose(loaded.profile["age"], expected_age)
+    np.testing.assert_allclose(loaded.profile["tenure_years"], expected_tenure)
+    assert (loaded.profile["has_web"] == profiles["web_user_id"].notna()).all()
+    assert (loaded.profile["history_days"] <= HISTORY_DAYS).all()
+
+
+def test_holdings_match_the_accounts_table(loaded, sample_layout):
+    accounts = pd.read_parquet(sample_layout.accounts)
+    direct = pd.crosstab(accounts["customer_id"], accounts["product"].astype(str)).clip(upper=1)
+    direct = direct.reindex(index=loaded.customer_ids, columns=list(PRODUCTS), fill_value=0)
+    np.testing.assert_array_equal(loaded.holdings.to_numpy(), direct.to_numpy())
+
+
+def test_spending_matches_the_transactions_within_the_window(loaded, sample_layout):
+    tx = pd.read_parquet(sample_layout.transactions)
+    window = loaded.profile.set_index("customer_id")["history_days"]
+    tx["days_ago"] = (pd.Timestamp(loaded.as_of) - pd.to_datetime(tx["date"])).dt.days
+    tx["window"] = window.reindex(tx["customer_id"]).to_numpy()
+    tx = tx[(tx["days_ago"] >= 1) & (tx["days_ago"] <= tx["window"]) & (tx["amount"] > 0)]
+    tx["position"] = (tx["window"] - tx["days_ago"] + 0.5) / tx["window"]
+    direct = tx.groupby("customer_id").agg(
+        transactions=("amount", "size"), spend=("amount", "sum"), position=("position", "mean")
+    )
+    direct = direct.reindex(loaded.customer_ids).fillna({"transactions": 0, "spend": 0.0, "position": 0.5})
+    spending = loaded.spending
+    np.testing.assert_array_equal(spending["transactions"], direct["transactions"])
+    np.testing.assert_allclose(spending["spend"], direct["spend"], rtol=1e-9)
+    np.testing.assert_allclose(spending["position"], direct["position"], rtol=1e-9)
+    spent = spending["spend"].to_numpy() > 0
+    np.testing.assert_allclose(loaded.categories.sum(axis=1)[spent], 1.0)
+    assert (loaded.categories.sum(axis=1)[~spent] == 0).all()
+
+
+def test_clicks_are_counted_per_customer_product_and_leaving_page(loaded, profiles, sample_layout):
+    clicks = pd.read_json(sample_layout.clicks, lines=True)
+    owner = profiles.dropna(subset=["web_user_id"]).set_index("web_user_id")["id"]
+    clicks["customer_id"] = owner.reindex(clicks["user_id"]).to_numpy()
+    clicks["leaving"] = clicks["url"].str.rsplit("/", n=1).str[-1].isin(LEAVING_PAGES)
+    per_customer = clicks.groupby("customer_id").agg(clicks=("url", "size"), leaving=("leaving", "sum"))
+    per_customer = per_customer.reindex(loaded.customer_ids, fill_value=0)
+    np.testing.assert_array_equal(loaded.clicks["clicks"], per_customer["clicks"])
+    np.testing.assert_array_equal(loaded.clicks["leaving"], per_customer["leaving"])
+    per_product = pd.crosstab(clicks["customer_id"], clicks["product"]).reindex(
+        index=loaded.customer_ids, columns=list(PRODUCTS), fill_value=0
+    )
+    np.testing.assert_array_equal(loaded.clicks[list(PRODUCTS)].to_numpy(), per_product.to_numpy())
+    assert loaded.clicks["leaving"].sum() > 0
+
+
+def test_survey_answers_and_stated_needs_per_customer(loaded, sample_layout):
+    rows = pd.concat(pd.read_json(path, lines=True) for path in sorted(sample_layout.surveys.glob("*.json")))
+    assert len(loaded.responses) == len(rows)
+    counts = rows.groupby("customer_id").size().reindex(loaded.customer_ids, fill_value=0)
+    np.testing.assert_array_equal(loaded.surveys["responses"], counts)
+    someone = rows[rows["needs"].str.len() > 0].iloc[0]
+    row = loaded.surveys.iloc[int(someone["customer_id"]) - 1]
+    for need in someone["needs"]:
+        assert all(row[f"needs_{product}"] for product in NEEDS[need])
+    silent = loaded.surveys["responses"] == 0
+    assert silent.any() and loaded.surveys.loc[silent, "rating"].isna().all()
+    assert (loaded.surveys.loc[silent, "comment"] == "").all()
+
+
+def test_features_never_need_the_hidden_truth(sample_layout, tmp_path: Path, loaded):
+    copy = tmp_path / "data"
+    shutil.copytree(sample_layout.root, copy, ignore=shutil.ignore_patterns("truth", "photos"))
+    without_truth = features.load(Layout(copy))
+    pd.testing.assert_frame_equal(without_truth.spending, loaded.spending)
+
+
+def test_a_missing_source_is_named_with_the_fix(sample_layout, tmp_path: Path):
+    copy = tmp_path / "data"
+    shutil.copytree(sample_layout.root, copy, ignore=shutil.ignore_patterns("photos"))
+    Layout(copy).clicks.unlink()
+    with pytest.raises(SourcesMissing, match=r"clickstream\.jsonl is missing.*connectors\.sample"):
+        features.load(Layout(copy))
+    with pytest.raises(SourcesMissing, match="no data set"):
+        features.load(Layout(tmp_path / "empty"))
