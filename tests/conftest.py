@@ -5,11 +5,18 @@ A fixture whose system package is missing skips its tests with the exact command
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
+import orjson
+import pandas as pd
 import pytest
+from confluent_kafka import Producer
 
+from connectors import config
+from connectors.clickstream import ClickStream
+from connectors.config import Settings
 from connectors.local_broker import LocalBroker
 from connectors.sample import Layout
 from tests.sample_data import make_sample
@@ -87,3 +94,69 @@ def page(browser: Browser) -> Iterator[Page]:
 def sample_layout(tmp_path_factory: pytest.TempPathFactory) -> Layout:
     """A small generated data set (3,000 customers, seed 360) shared by the session; treat it as read-only."""
     return make_sample(tmp_path_factory.mktemp("sample") / "data")
+
+
+@pytest.fixture(scope="session")
+def web_users(sample_layout: Layout) -> pd.DataFrame:
+    """The sample's (web_user_id, customer_id) pairs, read straight from the CRM profiles."""
+    profiles = pd.read_json(sample_layout.profiles, lines=True, dtype={"phone_number": str})
+    pairs = profiles.rename(columns={"id": "customer_id"})[["web_user_id", "customer_id"]]
+    return pairs.dropna().astype("int64").reset_index(drop=True)
+
+
+@pytest.fixture
+def kafka_settings(kafka_broker: LocalBroker, sample_layout: Layout) -> Settings:
+    """Settings for the sample data and a topic of this test's own on the test broker."""
+    topic = f"clicks-{uuid.uuid4().hex[:12]}"
+    argv = ["--data-dir", str(sample_layout.root), "--kafka-bootstrap", kafka_broker.bootstrap]
+    return config.load([*argv, "--kafka-topic", topic], environ={})
+
+
+@pytest.fixture
+def click_streams(web_users: pd.DataFrame) -> Iterator[Callable[..., ClickStream]]:
+    """``click_streams(settings, **options)`` starts a ClickStream (sample web users by default); all stop
+    when the test ends."""
+    started: list[ClickStream] = []
+
+    def start(settings: Settings, **options) -> ClickStream:
+        stream = ClickStream(settings, options.pop("web_users", web_users), **options).start()
+        started.append(stream)
+        return stream
+
+    yield start
+    for stream in started:
+        stream.stop()
+
+
+def _click_message(user_id: int, product: str = "auto_loan", url: str | None = None) -> bytes:
+    url = url or f"https://www.c360bank.example/products/{product}/overview"
+    return orjson.dumps(
+        {
+            "user_id": user_id,
+            "datetime": "2026-11-01 12:00:00",
+            "os": "win10",
+            "browser": "Firefox",
+            "response_time_ms": 812,
+            "product": product,
+            "url": url,
+        }
+    )
+
+
+@pytest.fixture
+def click_message() -> Callable[..., bytes]:
+    """``click_message(user_id, product=..., url=...)``: one click in the original demo's message format."""
+    return _click_message
+
+
+def _send(settings: Settings, values: Iterable[bytes | None]) -> None:
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
+    for value in values:
+        producer.produce(settings.kafka_topic, value)
+    assert producer.flush(15) == 0, "messages not delivered to the test broker"
+
+
+@pytest.fixture
+def send_messages() -> Callable[[Settings, Iterable[bytes | None]], None]:
+    """``send_messages(settings, values)``: produce raw values (None: a tombstone) to the settings' topic."""
+    return _send

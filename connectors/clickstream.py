@@ -1,0 +1,284 @@
+"""The process-wide live click stream: one consumer per server process, read by every browser session.
+
+A background thread takes batches of messages from a source (a Kafka topic, or a replay of the generated
+clicks when ``C360_KAFKA_BOOTSTRAP`` is unset) and pushes them through a streamz pipeline::
+
+    raw batches ─ validate ─ link to customer ─┬─ health counters (received, dropped by reason)
+                                               ├─ clicks per second, overall and per product
+                                               ├─ per-customer last seen and latest clicks
+                                               └─ ``accepted``: a stream of accepted click frames
+
+into bounded state. Sessions never subscribe to anything: each pulls what is new on its own timer
+(``global_rates_since(cursor)``, ``customer_activity(...)``), so the consumer thread never touches a
+Bokeh model and a closed session leaves nothing behind. The pipeline runs synchronously on the consumer
+thread, never on the server's event loop, which streamz's ``from_kafka`` would block.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from operator import attrgetter
+
+import pandas as pd
+from streamz import Stream
+
+from connectors.click_sources import OFFLINE, KafkaSource, LogThrottle, ReplaySource, SourceStatus
+from connectors.clicks_pipeline import (
+    DROP_REASONS,
+    ActivityIndex,
+    ClickBatch,
+    ClickRates,
+    CustomerLinks,
+    RawBatch,
+    decode_batch,
+)
+from connectors.config import Settings
+from connectors.products import PRODUCTS, label
+from connectors.sample import Layout
+
+log = logging.getLogger("connectors.clickstream")
+
+ONLINE_WITHIN = timedelta(minutes=5)
+LOOKBACK = timedelta(minutes=10)
+RATE_SPAN_S = 5.0  # messages/s in the health panel: averaged over this many seconds
+STATUS_TEXT = {
+    "starting": "connecting…",
+    "live": "live",
+    "waiting": "waiting for clicks",
+    "offline": OFFLINE,
+    "unavailable": "no click data",
+}
+
+
+@dataclass(frozen=True)
+class LastSeen:
+    """A customer's latest click: when, on which product, on which page (the URL, as sent)."""
+
+    customer_id: int
+    at: datetime
+    product: str
+    url: str
+
+    @property
+    def product_label(self) -> str:
+        return label(self.product)
+
+    def age(self, now: datetime | None = None) -> timedelta:
+        return (now or datetime.now(timezone.utc)) - self.at
+
+    def online(self, within: timedelta = ONLINE_WITHIN, now: datetime | None = None) -> bool:
+        """Whether the customer clicked within ``within`` (default five minutes)."""
+        return self.age(now) <= within
+
+
+class ClickStream:
+    """One live click stream for the whole process; start it once, query it from any session.
+
+    ``web_users`` maps web user ids to customers (a frame with ``web_user_id`` and ``customer_id``, or a
+    ``{web_user_id: customer_id}`` mapping); clicks of other users are dropped as ``unknown_user``.
+    ``featured`` customers are kept visibly browsing by the replay source.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        web_users: pd.DataFrame | Mapping[int, int],
+        featured: Sequence[int] = (),
+        *,
+        lookback: timedelta = LOOKBACK,
+        max_customers: int = 20_000,
+        clicks_per_customer: int = 50,
+    ) -> None:
+        self.settings = settings
+        self._links = CustomerLinks(web_users)
+        self._rates = ClickRates()
+        self._activity = ActivityIndex(len(self._links), max_customers, clicks_per_customer)
+        self._status = SourceStatus()
+        if settings.kafka_bootstrap:
+            self._source: KafkaSource | ReplaySource = KafkaSource(settings, lookback, self._status)
+        else:
+            featured_users = [u for c in featured for u in self._links.web_user_ids(c)]
+            self._source = ReplaySource(
+                Layout(settings.data_dir).clicks,
+                settings.replay_rate,
+                lookback,
+                featured_users,
+                settings.seed,
+                self._status,
+            )
+        self._counts_lock = threading.Lock()
+        self._received = self._accepted = 0
+        self._dropped: Counter = Counter()
+        self._recent_batches: deque[tuple[float, int, int]] = deque(maxlen=256)
+        self._drop_log = LogThrottle()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+        self._raw = Stream(stream_name="raw click batches")
+        linked = self._raw.map(decode_batch, stream_name="validate").map(
+            self._links.link, stream_name="link to customer"
+        )
+        self._sinks = [
+            linked.sink(self._count),
+            linked.sink(self._aggregate_rates),
+            linked.sink(self._index_activity),
+        ]
+        self.accepted = linked.map(attrgetter("clicks"), stream_name="accepted clicks")
+        """Accepted click frames (time_ms, web_user_id, product code, url, customer_id, slot), as they
+        pass: add ``.sink(fn)`` for more processing; it runs on the consumer thread, so keep it fast."""
+
+    @property
+    def source(self) -> str:
+        """``"kafka"`` or ``"replay"``."""
+        return self._source.kind
+
+    def start(self) -> ClickStream:
+        """Start the background thread (a no-op when it runs already)."""
+        if self._stopping.is_set():
+            raise RuntimeError("a stopped ClickStream cannot start again; create a new one")
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="click-stream", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the thread, close the consumer and detach the pipeline; the state can still be queried."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        for sink in self._sinks:  # streamz keeps every sink alive in a global set until destroyed
+            sink.destroy()
+        self._sinks.clear()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._source.run(self._stopping, self._emit)
+                return
+            except Exception:  # never let the stream die: log, show offline, start the source again
+                log.exception("click stream source failed; restarting it")
+                self._status.set("offline", "the click source failed and is restarting (see the log)")
+                self._stopping.wait(1.0)
+
+    def _emit(self, raw: RawBatch) -> None:
+        try:
+            self._raw.emit(raw)
+        except Exception:
+            log.exception("click pipeline failed on a batch of %d messages", len(raw.values))
+            with self._counts_lock:
+                self._received += len(raw.values)
+                self._dropped["internal_error"] += len(raw.values)
+
+    def _count(self, batch: ClickBatch) -> None:
+        with self._counts_lock:
+            self._received += batch.received
+            self._accepted += len(batch.clicks)
+            self._dropped.update(batch.dropped)
+            self._recent_batches.append((time.monotonic(), batch.received, len(batch.clicks)))
+        for reason, count in batch.dropped.items():
+            total = self._drop_log.allow(reason, count)
+            if total is not None:
+                sample = batch.samples.get(reason)
+                log.warning(
+                    "dropped %d click message(s) as %s since the last report (one a reason every %.0f s); "
+                    "e.g. %s",
+                    total,
+                    reason,
+                    self._drop_log.interval_s,
+                    "(no value)" if sample is None else repr(sample[:200]),
+                )
+
+    def _aggregate_rates(self, batch: ClickBatch) -> None:
+        if len(batch.clicks):
+            self._rates.add(batch.clicks, _now_ms())
+
+    def _index_activity(self, batch: ClickBatch) -> None:
+        if len(batch.clicks):
+            self._activity.add(batch.clicks)
+
+    def health(self) -> dict:
+        """State for the health panel: source, state, lag, messages/s, dropped by reason."""
+        state, detail, lag = self._status.snapshot()
+        now = time.monotonic()
+        with self._counts_lock:
+            recent = [(t, r, a) for t, r, a in self._recent_batches if now - t <= RATE_SPAN_S]
+            received, accepted, dropped = self._received, self._accepted, dict(self._dropped)
+        return {
+            "source": self.source,
+            "state": state,
+            "status": STATUS_TEXT[state],
+            "detail": detail,
+            "lag": lag,
+            "messages_per_s": sum(r for _, r, _ in recent) / RATE_SPAN_S,
+            "clicks_per_s": sum(a for _, _, a in recent) / RATE_SPAN_S,
+            "received": received,
+            "accepted": accepted,
+            "dropped": {reason: dropped.get(reason, 0) for reason in (*DROP_REASONS, "internal_error")},
+            "dropped_total": sum(dropped.values()),
+            "tracked_customers": self._activity.tracked,
+        }
+
+    def global_rates_since(self, cursor: int | None = None) -> tuple[pd.DataFrame, int | None]:
+        """Clicks per second (``total`` and per product) for each 100 ms step after ``cursor``.
+
+        Pass None first (you get the last five minutes), then the cursor returned each time: you get
+        only rows you have not seen, so a session can stream them into a plot. A row comes once all
+        its clicks are in: while the source catches up (after a start or an outage) none come.
+        """
+        return self._rates.since(cursor, _now_ms(), self._status.complete_until_ms)
+
+    def customer_activity(self, customer_id: int, limit: int = 50) -> pd.DataFrame:
+        """The customer's latest clicks, oldest first: ``time`` (UTC), ``product``, ``label``, ``url``."""
+        slot = self._links.slot(customer_id)
+        clicks = self._activity.recent(slot)[-limit:] if slot is not None and limit > 0 else []
+        time_ms = [c[0] for c in clicks]
+        products = [PRODUCTS[c[1]] for c in clicks]
+        return pd.DataFrame(
+            {
+                "time": pd.to_datetime(pd.Series(time_ms, dtype="int64"), unit="ms"),
+                "product": pd.Series(products, dtype=object),
+                "label": pd.Series([label(p) for p in products], dtype=object),
+                "url": pd.Series([c[2] for c in clicks], dtype=object),
+            }
+        )
+
+    def last_seen(self, customer_id: int) -> LastSeen | None:
+        """The customer's latest click, or None if they have not been seen on the website."""
+        slot = self._links.slot(customer_id)
+        last = None if slot is None else self._activity.last(slot)
+        if last is None:
+            return None
+        time_ms, product, url = last
+        return LastSeen(int(customer_id), _utc(time_ms), PRODUCTS[product], url)
+
+    def recent_interest(self, customer_id: int, window: timedelta = timedelta(hours=1)) -> dict[str, int]:
+        """Products the customer looked at within ``window``, with click counts, most clicked first.
+
+        Counted over their latest clicks kept in memory (``clicks_per_customer``, default 50).
+        """
+        slot = self._links.slot(customer_id)
+        if slot is None:
+            return {}
+        since_ms = _now_ms() - int(window.total_seconds() * 1000)
+        counts = Counter(PRODUCTS[p] for t, p, _ in self._activity.recent(slot) if t >= since_ms)
+        return dict(counts.most_common())
+
+    def online_customers(self, within: timedelta = ONLINE_WITHIN) -> list[int]:
+        """Customers who clicked within ``within``, most recent first."""
+        slots, last_ms = self._activity.seen_since(_now_ms() - int(within.total_seconds() * 1000))
+        order = last_ms.argsort(kind="stable")[::-1]
+        return [int(c) for c in self._links.customer_ids[slots[order]]]
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _utc(time_ms: int) -> datetime:
+    return datetime.fromtimestamp(time_ms / 1000, timezone.utc)
