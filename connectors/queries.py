@@ -1,0 +1,477 @@
+"""Every SQL statement of the directory, the 360 record and the MySQL loader, in one place.
+
+The dashboard shows these statements to users ("behind the scenes"), so they are written to be read. A value
+that comes from a user always travels as a bound parameter (``?`` for DuckDB and SQLite, ``%s`` for MySQL);
+the only text ever pasted into SQL is a file path of the data folder (quoted by :func:`literal`) and an
+ORDER BY clause picked from :data:`SORTS`, an allow-list.
+
+Three engines take part:
+
+- DuckDB, the embedded engine, reads the JSON profile documents, the survey JSON files and the banking
+  Parquet tables, and joins them into the directory and the 360 record;
+- MySQL/MariaDB holds the banking tables when ``C360_MYSQL_URL`` is set;
+- SQLite serves search-as-you-type: the directory is copied into a table ordered by name, with an FTS5
+  full-text index using the trigram tokenizer, so any fragment of three characters or more is an index look-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+# ── DuckDB: the sources ──────────────────────────────────────────────────────────────────────────────────
+
+
+def literal(text: str) -> str:
+    """A SQL string literal (DuckDB reads file paths from literals, not parameters, in CREATE VIEW)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+# A JSON line is kept when it is an object with a whole-number key; the rest are counted and reported.
+PROFILES = """
+CREATE OR REPLACE TABLE profiles AS
+SELECT CASE WHEN json_type(raw_id) IN ('UBIGINT', 'BIGINT') THEN TRY_CAST(raw_id AS BIGINT) END AS id, doc
+FROM (
+    SELECT json->'$.id' AS raw_id, json AS doc
+    FROM read_json_objects({path}, format = 'newline_delimited', ignore_errors = true)
+)
+"""
+
+# Lines without an id, and ids seen twice (the first line wins).
+PROFILE_PROBLEMS = "SELECT count(*) FILTER (WHERE id IS NULL), count(id) - count(DISTINCT id) FROM profiles"
+DROP_BAD_PROFILES = """
+DELETE FROM profiles
+WHERE id IS NULL OR rowid NOT IN (SELECT min(rowid) FROM profiles GROUP BY id)
+"""
+
+SURVEY_LINES = """
+CREATE OR REPLACE TEMP TABLE survey_lines AS
+SELECT filename, json AS doc
+FROM read_json_objects({paths}, format = 'newline_delimited', ignore_errors = true, filename = true)
+"""
+
+SURVEYS = """
+CREATE OR REPLACE TABLE surveys AS
+SELECT CAST(doc->>'$.customer_id' AS BIGINT) AS customer_id,
+       TRY_CAST(doc->>'$.submitted' AS TIMESTAMP) AS submitted,
+       TRY_CAST(doc->>'$.rating' AS INTEGER) AS rating,
+       doc->>'$.comment' AS comment,
+       from_json(doc->'$.needs', '["VARCHAR"]') AS needs,
+       doc->>'$.channel' AS channel
+FROM survey_lines
+WHERE json_type(doc, '$.customer_id') IN ('UBIGINT', 'BIGINT')
+ORDER BY customer_id, submitted
+"""
+
+NO_SURVEYS = """
+CREATE OR REPLACE TABLE surveys (
+    customer_id BIGINT, submitted TIMESTAMP, rating INTEGER, comment VARCHAR, needs VARCHAR[], channel VARCHAR
+)
+"""
+
+SURVEY_LINE_COUNTS = """
+SELECT filename,
+       count(*) FILTER (WHERE coalesce(json_type(doc, '$.customer_id') NOT IN ('UBIGINT', 'BIGINT'), true))
+FROM survey_lines
+GROUP BY filename
+"""
+
+PARQUET_VIEW = "CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet({path})"
+
+# How many products each customer holds: the one thing the directory needs from core banking in bulk.
+# The same statement runs in DuckDB over the Parquet table and in MySQL over the server's table.
+HOLDINGS_SUMMARY = """
+SELECT customer_id, COUNT(*) AS products
+FROM accounts
+WHERE status = 'open'
+GROUP BY customer_id
+"""
+
+EMPTY_HOLDINGS_SUMMARY = "CREATE OR REPLACE TABLE holdings_summary (customer_id BIGINT, products BIGINT)"
+
+# The directory: one row per profile document, joined with the banking summary, ordered by name.
+# fold() is connectors.directory.fold, registered with DuckDB: lower case without accents (José -> jose).
+# The search keys are wrapped in a separator (chr 31) no typed text contains, so one- and two-character
+# fragments at the start or end of a value still have trigrams in the index.
+DIRECTORY = """
+CREATE OR REPLACE TABLE directory AS
+WITH documents AS (
+    SELECT id, from_json(doc, '{
+               "name": "VARCHAR", "email": "VARCHAR", "phone_number": "VARCHAR", "address": {"state": "VARCHAR"},
+               "first_visit": "VARCHAR", "web_user_id": "VARCHAR"
+           }') AS d
+    FROM profiles
+),
+customers AS (
+    SELECT documents.id,
+           d.name,
+           d.email,
+           d.phone_number AS phone,
+           d.address.state AS state,
+           TRY_CAST(d.first_visit AS DATE) AS first_visit,
+           TRY_CAST(d.web_user_id AS BIGINT) AS web_user_id,
+           CASE WHEN $banking_known THEN coalesce(h.products, 0) END AS products,
+           fold(d.name) AS folded_name
+    FROM documents
+    LEFT JOIN holdings_summary AS h ON h.customer_id = documents.id
+)
+SELECT row_number() OVER (ORDER BY folded_name NULLS LAST, id) AS position,
+       id, name, email, phone, state, first_visit,
+       round(date_diff('day', first_visit, $as_of) / 365.25, 1) AS tenure_years,
+       products, web_user_id,
+       chr(31) || folded_name || chr(31) AS name_key,
+       chr(31) || fold(email) || chr(31) AS email_key,
+       chr(31) || phone || chr(31) || regexp_replace(phone, '[^0-9]', '', 'g') || chr(31) AS phone_key
+FROM customers
+"""
+
+DIRECTORY_ROWS = """
+SELECT position, id, name, phone, email, state, CAST(first_visit AS VARCHAR) AS first_visit,
+       tenure_years, products, name_key, email_key, phone_key
+FROM directory
+ORDER BY position
+"""
+
+WEB_USERS = """
+SELECT web_user_id, id AS customer_id, name
+FROM directory
+WHERE web_user_id IS NOT NULL
+ORDER BY web_user_id
+"""
+
+# ── The 360 record: one keyed look-up per source, joined on the customer id ─────────────────────────────
+
+CUSTOMER_PROFILE = "SELECT doc FROM profiles WHERE id = ?"
+
+CUSTOMER_SURVEYS = """
+SELECT submitted, rating, comment, needs, channel
+FROM surveys
+WHERE customer_id = ?
+ORDER BY submitted
+"""
+
+# Banking: the same statements run in DuckDB (over Parquet, ``?``) and MySQL (indexed, ``%s``).
+CUSTOMER_HOLDINGS = """
+SELECT account_id, product, opened_date, balance
+FROM accounts
+WHERE customer_id = {param}
+ORDER BY opened_date, account_id
+"""
+
+CUSTOMER_TRANSACTIONS = """
+SELECT date, payee, category, amount
+FROM transactions
+WHERE customer_id = {param}
+ORDER BY date DESC, transaction_id DESC
+"""
+
+# ── MySQL: the core-banking schema written by ``python -m connectors.mysql_load`` ───────────────────────
+
+# Signature of the banking tables: a new value means the directory's banking summary is out of date.
+MYSQL_TABLES_CHANGED = """
+SELECT table_name, create_time, update_time
+FROM information_schema.tables
+WHERE table_schema = DATABASE() AND table_name IN ('accounts', 'transactions')
+ORDER BY table_name
+"""
+
+MYSQL_TABLES = {
+    "accounts": """
+CREATE TABLE {name} (
+    account_id  BIGINT        NOT NULL,
+    customer_id BIGINT        NOT NULL,
+    product     VARCHAR(64)   NOT NULL,
+    opened_date DATE          NOT NULL,
+    balance     DECIMAL(15,2) NOT NULL,
+    status      VARCHAR(16)   NOT NULL,
+    PRIMARY KEY (account_id)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4""",
+    "transactions": """
+CREATE TABLE {name} (
+    transaction_id BIGINT        NOT NULL,
+    customer_id    BIGINT        NOT NULL,
+    date           DATE          NOT NULL,
+    payee          VARCHAR(200)  NOT NULL,
+    category       VARCHAR(64)   NOT NULL,
+    amount         DECIMAL(12,2) NOT NULL,
+    PRIMARY KEY (transaction_id)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4""",
+}
+
+MYSQL_COLUMNS = {
+    "accounts": ("account_id", "customer_id", "product", "opened_date", "balance", "status"),
+    "transactions": ("transaction_id", "customer_id", "date", "payee", "category", "amount"),
+}
+
+# Added after the rows are in: InnoDB builds a secondary index faster by sorting than row by row.
+MYSQL_INDEXES = {
+    "accounts": "ALTER TABLE {name} ADD INDEX accounts_by_customer (customer_id, opened_date)",
+    "transactions": "ALTER TABLE {name} ADD INDEX transactions_by_customer (customer_id, date)",
+}
+
+MYSQL_LOAD_FILE = """
+LOAD DATA LOCAL INFILE %s INTO TABLE {name}
+CHARACTER SET utf8mb4
+FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '"' ESCAPED BY ''
+LINES TERMINATED BY '\\n'
+IGNORE 1 LINES
+({columns})
+"""
+
+MYSQL_INSERT = "INSERT INTO {name} ({columns}) VALUES ({placeholders})"
+
+# ── SQLite: the search index ─────────────────────────────────────────────────────────────────────────────
+
+# ``position`` is the rank in name order and also the full-text index's rowid, so FTS5 returns matches
+# already sorted by name: a page of results is the first rows of the index, however many match. The
+# full-text index lives in a file of its own (attached as ``text``), built while the sort indexes are.
+INDEX_SCHEMA = """
+CREATE TABLE directory (
+    position     INTEGER PRIMARY KEY,
+    id           INTEGER NOT NULL UNIQUE,
+    name         TEXT,
+    phone        TEXT,
+    email        TEXT,
+    state        TEXT,
+    first_visit  TEXT,
+    tenure_years REAL,
+    products     INTEGER,
+    name_key     TEXT,
+    email_key    TEXT,
+    phone_key    TEXT
+);
+"""
+
+INDEX_INSERT = """
+INSERT INTO directory (position, id, name, phone, email, state, first_visit, tenure_years, products,
+                       name_key, email_key, phone_key)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+
+# Contentless: the index answers with rowids (positions), the directory table holds the values. It is filled
+# from the same rows as the directory table (INDEX_INSERT's parameters 1, 10, 11 and 12).
+FULL_TEXT_INDEX = """
+CREATE VIRTUAL TABLE directory_fts USING fts5(
+    name_key, email_key, phone_key,
+    content = '',
+    tokenize = 'trigram case_sensitive 1'
+);
+"""
+FULL_TEXT_INSERT = (
+    "INSERT INTO directory_fts (rowid, name_key, email_key, phone_key) VALUES (?1, ?10, ?11, ?12)"
+)
+
+# For one- and two-character text, which trigrams contain it, and in how many rows of each column.
+SHORT_TERMS = """
+CREATE VIRTUAL TABLE temp.directory_vocabulary USING fts5vocab(main, directory_fts, 'col');
+CREATE TEMP TABLE terms AS SELECT term, col, doc AS rows FROM temp.directory_vocabulary;
+CREATE TABLE short_terms AS
+WITH fragments AS (
+    SELECT substr(term, 1, 1) AS fragment, term, col, rows FROM temp.terms UNION
+    SELECT substr(term, 2, 1), term, col, rows FROM temp.terms UNION
+    SELECT substr(term, 3, 1), term, col, rows FROM temp.terms UNION
+    SELECT substr(term, 1, 2), term, col, rows FROM temp.terms UNION
+    SELECT substr(term, 2, 2), term, col, rows FROM temp.terms
+)
+SELECT fragment, col, term, rows FROM fragments WHERE instr(fragment, char(31)) = 0;
+CREATE INDEX short_terms_by_fragment ON short_terms (fragment, col);
+DROP TABLE temp.terms;
+DROP TABLE temp.directory_vocabulary;
+"""
+
+SHORT_TERMS_FOR = (
+    "SELECT term, max(rows) FROM short_terms WHERE fragment = ? AND col IN ({columns}) GROUP BY term"
+)
+
+
+@dataclass(frozen=True)
+class Sort:
+    """An allowed sort order: its column, the table holding it and the index that walks it.
+
+    Name order needs neither: it is the rowid (``position``) itself.
+    """
+
+    column: str | None = None
+    index: str | None = None
+    table: str = "directory"
+    reverse: bool = False  # tenure: longest first is the earliest first visit
+
+    def direction(self, descending: bool) -> str:
+        return " DESC" if descending != self.reverse else ""
+
+    def order_by(self, descending: bool) -> str:
+        """ORDER BY for sorting a set of rows (d: directory, s: scores); rows without a value come last."""
+        direction = self.direction(descending)
+        if self.column is None:
+            return f"d.position{direction}"
+        column = f"{'s' if self.table == 'scores' else 'd'}.{self.column}"
+        return f"{column} IS NULL, {column}{direction}, d.position{direction}"
+
+
+SORTS: dict[str, Sort] = {
+    "name": Sort(),
+    "phone": Sort("phone", "directory_by_phone"),
+    "email": Sort("email_key", "directory_by_email"),
+    "first_visit": Sort("first_visit", "directory_by_first_visit"),
+    "tenure": Sort("first_visit", "directory_by_first_visit", reverse=True),
+    "churn_risk": Sort("churn_risk", "scores_by_churn_risk", table="scores"),
+}
+
+SEARCH_KEYS = ("name_key", "email_key", "phone_key")
+
+
+def sort_index(sort: Sort) -> str:
+    """The index a sort order is walked by; it carries the search keys, so a walk never reads the table."""
+    keys = ", ".join(k for k in SEARCH_KEYS if k != sort.column)
+    return f"CREATE INDEX {sort.index} ON directory ({sort.column}, position, {keys})"
+
+
+SORT_INDEXES = [SORTS["phone"], SORTS["email"], SORTS["first_visit"]]
+
+# Model scores live beside the directory, one row per directory row (NULL for customers without a score).
+SCORES_TABLES = (
+    "DROP TABLE IF EXISTS scores",
+    "CREATE TABLE scores (position INTEGER PRIMARY KEY, churn_risk REAL, persona INTEGER, persona_name TEXT)",
+    "CREATE TEMP TABLE incoming (customer_id INTEGER PRIMARY KEY, churn_risk REAL, persona INTEGER, persona_name TEXT)",
+)
+SCORES_INSERT = "INSERT OR REPLACE INTO temp.incoming VALUES (?, ?, ?, ?)"
+SCORES_FILL = (
+    """INSERT INTO scores
+SELECT d.position, i.churn_risk, i.persona, i.persona_name
+FROM directory AS d LEFT JOIN temp.incoming AS i ON i.customer_id = d.id
+ORDER BY d.position""",
+    "DROP TABLE temp.incoming",
+    "CREATE INDEX scores_by_churn_risk ON scores (churn_risk, position)",
+    "CREATE INDEX scores_by_persona ON scores (persona, position)",
+)
+
+ROW_COLUMNS = "d.id, d.name, d.phone, d.email, d.tenure_years, d.state, d.products"
+SCORE_COLUMNS = ", s.churn_risk, s.persona, s.persona_name"
+SCORE_JOIN = "\nLEFT JOIN scores AS s ON s.position = d.position"
+
+KEY_COLUMNS = {"any": SEARCH_KEYS, "name": ("name_key",), "email": ("email_key",), "phone": ("phone_key",)}
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What a page holds: the directory's columns, and the scores' when they are attached."""
+
+    scores: bool
+
+    @property
+    def columns(self) -> str:
+        return ROW_COLUMNS + (SCORE_COLUMNS if self.scores else "")
+
+    @property
+    def join(self) -> str:
+        return SCORE_JOIN if self.scores else ""
+
+
+def _instr(columns: Sequence[str], table: str) -> str:
+    return "(" + " OR ".join(f"instr({table}.{c}, :text) > 0" for c in columns) + ")"
+
+
+def _persona(persona: bool) -> str:
+    return "\nAND s.persona = :persona" if persona else ""
+
+
+def _in_order(sort: Sort, descending: bool, columns: str) -> str:
+    """Rows in a sort order, straight off its index: those with a value, then those without."""
+    direction = sort.direction(descending)
+    if sort.column is None:
+        return f"SELECT {columns} FROM directory ORDER BY position{direction}"
+    return f"""SELECT * FROM (
+        SELECT {columns} FROM {sort.table} INDEXED BY {sort.index}
+        WHERE {sort.column} IS NOT NULL
+        ORDER BY {sort.column}{direction}, position{direction}
+    )
+    UNION ALL
+    SELECT * FROM (
+        SELECT {columns} FROM {sort.table} INDEXED BY {sort.index}
+        WHERE {sort.column} IS NULL
+        ORDER BY position{direction}
+    )"""
+
+
+def count_matches(persona: bool) -> str:
+    """How many rows match, counting no further than the cap (:cap_plus_one)."""
+    scores = "\n    CROSS JOIN scores AS s ON s.position = directory_fts.rowid" if persona else ""
+    return f"""
+SELECT count(*) FROM (
+    SELECT 1 FROM directory_fts{scores}
+    WHERE directory_fts MATCH :match{_persona(persona)}
+    LIMIT :cap_plus_one
+)"""
+
+
+def count_by_scan(keys: Sequence[str], persona: bool) -> str:
+    """Counting without the full-text index (a common one- or two-character fragment), up to the cap."""
+    scores = "\n    CROSS JOIN scores AS s ON s.position = d.position" if persona else ""
+    return f"""
+SELECT count(*) FROM (
+    SELECT 1 FROM directory AS d{scores}
+    WHERE {_instr(keys, "d")}{_persona(persona)}
+    LIMIT :cap_plus_one
+)"""
+
+
+COUNT_PERSONA = "SELECT count(*) FROM scores WHERE persona = :persona"
+
+
+def matches_in_name_order(shape: Shape, descending: bool, persona: bool) -> str:
+    """Full-text matches in the index's own order (by name): reading stops at the end of the page."""
+    return f"""
+SELECT {shape.columns}
+FROM directory_fts CROSS JOIN directory AS d ON d.position = directory_fts.rowid{shape.join}
+WHERE directory_fts MATCH :match{_persona(persona)}
+ORDER BY directory_fts.rowid{" DESC" if descending else ""}
+LIMIT :limit OFFSET :offset"""
+
+
+def matches_sorted(shape: Shape, sort: Sort, descending: bool, persona: bool) -> str:
+    """All full-text matches, sorted: for a few thousand matches, or when a walk gives up."""
+    return f"""
+SELECT {shape.columns}
+FROM directory_fts CROSS JOIN directory AS d ON d.position = directory_fts.rowid{shape.join}
+WHERE directory_fts MATCH :match{_persona(persona)}
+ORDER BY {sort.order_by(descending)}
+LIMIT :limit OFFSET :offset"""
+
+
+def walk(shape: Shape, sort: Sort, descending: bool, keys: Sequence[str], persona: bool) -> str:
+    """Walk the sort order, keeping matching rows: for common text, the page fills after a few rows.
+
+    The walk looks at no more than :budget rows of the sort order (in the directory's sort indexes the
+    search keys come along); when the page is not full by then, the caller sorts all matches instead. There
+    is deliberately no outer ORDER BY: the walk already yields rows in order, and sorting again would read
+    the whole budget.
+    """
+    covered = sort.table == "directory"
+    walked = _in_order(sort, descending, "position, " + ", ".join(SEARCH_KEYS) if covered else "position")
+    return f"""
+SELECT {shape.columns}
+FROM (
+    {walked}
+    LIMIT :budget
+) AS w
+CROSS JOIN directory AS d ON d.position = w.position{shape.join}
+WHERE {_instr(keys, "w" if covered else "d")}{_persona(persona)}
+LIMIT :limit OFFSET :offset"""
+
+
+def browse(shape: Shape, sort: Sort, descending: bool, persona: bool) -> str:
+    """Everyone (empty search box) in the chosen order, one page."""
+    if persona:  # keep walking until the page has enough of the persona's members
+        return f"""
+SELECT {shape.columns}
+FROM ({_in_order(sort, descending, "position")}) AS w
+CROSS JOIN directory AS d ON d.position = w.position{shape.join}
+WHERE s.persona = :persona
+LIMIT :limit OFFSET :offset"""
+    return f"""
+SELECT {shape.columns}
+FROM (
+    {_in_order(sort, descending, "position")}
+    LIMIT :limit OFFSET :offset
+) AS w
+CROSS JOIN directory AS d ON d.position = w.position{shape.join}"""

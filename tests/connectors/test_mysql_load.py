@@ -1,0 +1,132 @@
+"""Loading the banking tables into the real MariaDB: idempotent, both load paths, and one clear message for
+each kind of bad input, without a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from connectors import mysql_load
+from connectors.config import parse_mysql_url
+from connectors.sample import Layout
+from tests.servers import MariaDBServer, free_port
+
+pytestmark = pytest.mark.mariadb
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _fresh_database(server: MariaDBServer, name: str) -> str:
+    with server.connect() as connection, connection.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS {name}")
+        cursor.execute(f"CREATE DATABASE {name}")
+    return server.url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def _server_rows(server: MariaDBServer, database: str) -> dict[str, int]:
+    with server.connect(database=database) as connection, connection.cursor() as cursor:
+        counts = {}
+        for table in mysql_load.TABLES:
+            cursor.execute(f"SELECT COUNT(*) FROM {table}")
+            counts[table] = cursor.fetchone()[0]
+        cursor.execute("SHOW TABLES")
+        assert sorted(row[0] for row in cursor.fetchall()) == sorted(mysql_load.TABLES)
+    return counts
+
+
+def _parquet_rows(layout: Layout) -> dict[str, int]:
+    return {
+        "accounts": pq.ParquetFile(layout.accounts).metadata.num_rows,
+        "transactions": pq.ParquetFile(layout.transactions).metadata.num_rows,
+    }
+
+
+def test_loading_twice_leaves_the_same_rows_with_keys_and_indexes(mariadb, sample_layout):
+    url = _fresh_database(mariadb, "c360_load_twice")
+    target = parse_mysql_url(url)
+    first = mysql_load.load(target, sample_layout, progress=False)
+    second = mysql_load.load(target, sample_layout, progress=False)
+    assert first == second == _parquet_rows(sample_layout) == _server_rows(mariadb, "c360_load_twice")
+    with mariadb.connect(database="c360_load_twice") as connection, connection.cursor() as cursor:
+        cursor.execute("SHOW INDEX FROM transactions")
+        indexes = {(row[2], row[4]) for row in cursor.fetchall()}
+        cursor.execute("SELECT SUM(amount) FROM transactions WHERE customer_id = 1")
+        spent = float(cursor.fetchone()[0])
+    assert {("PRIMARY", "transaction_id"), ("transactions_by_customer", "customer_id")} <= indexes
+    parquet = pq.read_table(sample_layout.transactions).to_pandas()
+    assert spent == pytest.approx(parquet.loc[parquet["customer_id"] == 1, "amount"].sum())
+
+
+def test_a_server_that_refuses_local_files_gets_multi_row_inserts(mariadb, sample_layout, capsys):
+    url = _fresh_database(mariadb, "c360_load_inserts")
+    with mariadb.connect() as connection, connection.cursor() as cursor:
+        cursor.execute("SET GLOBAL local_infile = 0")
+    try:
+        counts = mysql_load.load(parse_mysql_url(url), sample_layout, progress=False)
+    finally:
+        with mariadb.connect() as connection, connection.cursor() as cursor:
+            cursor.execute("SET GLOBAL local_infile = 1")
+    assert "refuses LOAD DATA LOCAL INFILE" in capsys.readouterr().out
+    assert counts == _parquet_rows(sample_layout) == _server_rows(mariadb, "c360_load_inserts")
+
+
+def _run(args: list[str], environ: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("C360_")} | (environ or {})
+    return subprocess.run(
+        [sys.executable, "-m", "connectors.mysql_load", "--quiet", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_command_loads_from_the_environment(mariadb, sample_layout):
+    url = _fresh_database(mariadb, "c360_load_cli")
+    result = _run([], {"C360_MYSQL_URL": url, "C360_DATA_DIR": str(sample_layout.root)})
+    assert result.returncode == 0, result.stderr
+    rows = _parquet_rows(sample_layout)
+    assert f"Loaded {rows['accounts']:,} accounts, {rows['transactions']:,} transactions" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (lambda url, data: ["--data-dir", data], "C360_MYSQL_URL (or --mysql-url) is not set"),
+        (
+            lambda url, data: ["--mysql-url", url.replace("root@", "root:wrong@"), "--data-dir", data],
+            "C360_MYSQL_URL (or --mysql-url): access denied for user 'root'",
+        ),
+        (
+            lambda url, data: ["--mysql-url", url.rsplit("/", 1)[0] + "/nowhere", "--data-dir", data],
+            "has no database 'nowhere'",
+        ),
+        (
+            lambda url, data: [
+                "--mysql-url",
+                f"mysql://root@127.0.0.1:{free_port()}/c360",
+                "--data-dir",
+                data,
+            ],
+            "C360_MYSQL_URL (or --mysql-url): cannot reach a MySQL server",
+        ),
+        (
+            lambda url, data: ["--mysql-url", "postgres://x@y/z", "--data-dir", data],
+            "the scheme must be mysql://",
+        ),
+        (
+            lambda url, data: ["--mysql-url", url, "--data-dir", str(Path(data) / "missing")],
+            "C360_DATA_DIR (or --data-dir):",
+        ),
+    ],
+)
+def test_bad_input_gets_one_line_naming_what_to_fix(mariadb, sample_layout, arguments, message):
+    result = _run(arguments(mariadb.url, str(sample_layout.root)))
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
