@@ -253,6 +253,14 @@ def load(
     return _validate(Settings(**values))
 
 
+def load_or_exit(parser: argparse.ArgumentParser, namespace: argparse.Namespace) -> Settings:
+    """Settings for a command line tool: a bad value ends the command with one line and exit code 2."""
+    try:
+        return load(namespace=namespace)
+    except ConfigError as error:
+        parser.exit(2, f"error: {error}\n")
+
+
 def table() -> list[tuple[str, str, str, str]]:
     """(variable, flag, default, meaning) rows: the README's configuration table is checked against it."""
     return [

@@ -149,10 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--rate must be positive, got {args.rate:g}")
     if args.limit is not None and args.limit < 0:
         parser.error(f"--limit must not be negative, got {args.limit}")
-    try:
-        settings = config.load(namespace=args)
-    except config.ConfigError as error:
-        parser.exit(2, f"error: {error}\n")
+    settings = config.load_or_exit(parser, args)
     if not settings.kafka_bootstrap:
         parser.exit(
             2, "error: no Kafka cluster given: pass --bootstrap HOST:PORT or set C360_KAFKA_BOOTSTRAP\n"

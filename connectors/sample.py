@@ -306,10 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--if-missing", action="store_true", help="do nothing when a data set already exists")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
-    try:
-        settings = config.load(namespace=args)
-    except config.ConfigError as error:
-        parser.exit(2, f"error: {error}\n")
+    settings = config.load_or_exit(parser, args)
     customers = args.customers or settings.customers
     if args.if_missing and Layout(settings.data_dir).exists():
         print(f"Sample data already in {settings.data_dir}; not regenerated (use --force to replace it).")

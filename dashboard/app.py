@@ -1,50 +1,135 @@
-"""Compose the Customer 360 page from its views; `customer360.py` serves what this builds."""
+"""Compose the Customer 360 page from its views; `customer360.py` serves what this builds.
+
+One function builds the page for a browser session (``create_app``), one builds the kiosk
+(``create_kiosk``); both take their services from ``dashboard.services`` and hand every view the same
+per-session ``CustomerStore``.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
 import panel as pn
 
 from connectors import config
-from connectors.config import Settings
+from connectors.config import ConfigError, Settings
 from connectors.sample import Layout
+from dashboard.behind import BehindTheScenes
+from dashboard.clicks import CustomerActivity, LiveClicks, StreamHealth
+from dashboard.directory import DirectoryView
+from dashboard.heatmap import HeatmapView
+from dashboard.insights import InsightsView
+from dashboard.kiosk import KioskRotation, rotate_seconds
+from dashboard.profile import ProfileView
+from dashboard.services import get_services
+from dashboard.spend import SpendView
+from dashboard.store import CustomerStore
+from dashboard.survey import SurveyView
+from dashboard.watchdog import ConnectionWatchdog
+
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+TITLE = "Customer 360"
+
+pn.extension(
+    "tabulator",
+    raw_css=[(ASSETS / "customer360.css").read_text()],
+    notifications=True,
+)
 
 
-@pn.cache
-def load_overview(data_dir: str, rows: int = 200) -> tuple[dict, pd.DataFrame]:
-    """The data set's manifest and its first customers, read once per process."""
-    layout = Layout(Path(data_dir))
-    profiles = pd.read_json(layout.profiles, lines=True, nrows=rows, dtype={"phone_number": str})
-    return layout.read_manifest(), profiles[["id", "name", "phone_number", "email", "first_visit"]]
+def problem_page(message: str) -> pn.template.BootstrapTemplate:
+    """A page that says what is wrong and how to fix it, instead of a stack trace."""
+    page = pn.template.BootstrapTemplate(title=TITLE)
+    page.main.append(pn.pane.Alert(message, alert_type="warning"))
+    return page
 
 
-def create_app(settings: Settings | None = None) -> pn.template.FastListTemplate:
-    """The whole page for one browser session."""
-    settings = settings or config.load()
-    layout = Layout(settings.data_dir)
-    template = pn.template.FastListTemplate(title="Customer 360", theme_toggle=False)
-    if not layout.exists():
-        template.main.append(
-            pn.pane.Alert(
-                f"No data set in {settings.data_dir}. Generate one with `make data` "
-                "(or `python -m connectors.sample`), or point C360_DATA_DIR at your data.",
-                alert_type="warning",
-            )
+def _settings_or_problem(settings: Settings | None):
+    try:
+        settings = settings or config.load()
+    except ConfigError as error:
+        return None, problem_page(f"Configuration problem: {error}")
+    if not Layout(settings.data_dir).exists():
+        return None, problem_page(
+            f"No data set in {settings.data_dir}. Generate one with `make data` (or "
+            "`python -m connectors.sample`), or point C360_DATA_DIR at your data."
         )
-        return template
-    manifest, profiles = load_overview(str(settings.data_dir))
-    counts = pd.DataFrame({"source": list(manifest["rows"]), "rows": list(manifest["rows"].values())})
-    template.main.append(
-        pn.Row(
-            pn.Column(
-                "## Customer directory",
-                pn.widgets.Tabulator(
-                    profiles, disabled=True, page_size=15, pagination="local", show_index=False
-                ),
-            ),
-            pn.Column("## Sources", pn.widgets.Tabulator(counts, disabled=True, show_index=False)),
-        )
+    return settings, None
+
+
+def create_store(settings: Settings | None = None) -> CustomerStore:
+    """A session's store over the process-wide services (for notebooks and single views)."""
+    return CustomerStore(get_services(settings or config.load()))
+
+
+def create_app(settings: Settings | None = None) -> pn.template.BootstrapTemplate:
+    """The representative's screen for one browser session."""
+    settings, problem = _settings_or_problem(settings)
+    if problem is not None:
+        return problem
+    store = create_store(settings)
+    page = pn.template.BootstrapTemplate(title=TITLE, header_background="#0b3d91", sidebar_width=0)
+    directory = DirectoryView(store=store)
+    middle = pn.Column(
+        InsightsView(store=store),
+        SpendView(store=store),
+        LiveClicks(stream=store.services.stream),
+        sizing_mode="stretch_width",
     )
-    return template
+    customer = pn.Column(
+        ProfileView(store=store),
+        SurveyView(store=store),
+        CustomerActivity(store=store, stream=store.services.stream),
+        sizing_mode="stretch_width",
+    )
+    page.main.extend(
+        [
+            pn.Row(directory, middle, customer, sizing_mode="stretch_width"),
+            HeatmapView(store=store),
+            pn.Card(
+                BehindTheScenes(store=store),
+                StreamHealth(stream=store.services.stream),
+                title="Behind the scenes",
+                collapsed=True,
+                sizing_mode="stretch_width",
+            ),
+            ConnectionWatchdog(),
+        ]
+    )
+    return page
+
+
+def create_kiosk(
+    settings: Settings | None = None, rotate: str | None = None, dark: bool = False
+) -> pn.template.BootstrapTemplate:
+    """The wall display: large type, masked, no editing controls, rotating through who is online."""
+    settings, problem = _settings_or_problem(settings)
+    if problem is not None:
+        return problem
+    period, note = rotate_seconds(rotate)
+    store = create_store(settings)
+    page = pn.template.BootstrapTemplate(
+        title=f"{TITLE} · live",
+        theme="dark" if dark else "default",
+        header_background="#0b3d91",
+        sidebar_width=0,
+    )
+    if note:
+        page.main.append(pn.pane.Alert(note, alert_type="info"))
+    stream = store.services.stream
+    page.main.extend(
+        [
+            pn.Column(
+                KioskRotation(store=store, rotate=period),
+                pn.Row(
+                    pn.Column(ProfileView(store=store), CustomerActivity(store=store, stream=stream)),
+                    pn.Column(InsightsView(store=store), LiveClicks(stream=stream)),
+                    sizing_mode="stretch_width",
+                ),
+                css_classes=["c360-kiosk", *(["c360-dark"] if dark else [])],
+                sizing_mode="stretch_width",
+            ),
+            ConnectionWatchdog(),
+        ]
+    )
+    return page

@@ -1,5 +1,20 @@
-"""Entry point for `panel serve dashboard/customer360.py` (served at /customer360)."""
+"""Entry point for `panel serve dashboard/customer360.py` (served at /customer360).
 
-from dashboard.app import create_app
+`?kiosk=1` shows the kiosk (`&rotate=SECONDS`, `&theme=dark`); anything else shows the
+representative's screen.
+"""
 
-create_app().servable()
+import panel as pn
+
+from dashboard.app import create_app, create_kiosk
+
+
+def _arg(name: str) -> str | None:
+    values = pn.state.session_args.get(name) if pn.state.session_args else None
+    return values[0].decode("utf-8", "replace") if values else None
+
+
+if _arg("kiosk") in ("1", "true", "yes"):
+    create_kiosk(rotate=_arg("rotate"), dark=_arg("theme") == "dark").servable()
+else:
+    create_app().servable()

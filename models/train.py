@@ -332,10 +332,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--if-stale", action="store_true", help="do nothing when the models match the data")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
-    try:
-        settings = config.load(namespace=args)
-    except config.ConfigError as error:
-        parser.exit(2, f"error: {error}\n")
+    settings = config.load_or_exit(parser, args)
     layout = Layout(settings.data_dir)
     folder = artifacts.models_dir(settings.data_dir)
     if args.if_stale and layout.exists() and not artifacts.is_stale(layout, folder):

@@ -20,7 +20,7 @@ from connectors.config import Settings
 from connectors.local_broker import LocalBroker
 from connectors.sample import Layout
 from tests.sample_data import make_sample
-from tests.servers import MariaDBServer, MissingComponent, find_chromium
+from tests.servers import CHROMIUM_ARGS, MariaDBServer, MissingComponent, find_chromium
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -29,16 +29,6 @@ CHROMIUM_MISSING = (
     "Chromium not installed: run `sudo apt-get install chromium` (make test does this when run as root)"
 )
 PLAYWRIGHT_MISSING = "Playwright not installed: run `.venv/bin/pip install -e '.[test]'`"
-# Headless in a container: no sandbox or GPU there, and no reaching out to Google's services.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -247,3 +248,32 @@ class MariaDBServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def answers(url: str, needle: bytes = b"") -> bool:
+    """Whether ``url`` answers 200 (and its body holds ``needle``): for polling a server that is starting."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status == 200 and needle in response.read()
+    except OSError:
+        return False
+
+
+# Headless in a container: no sandbox or GPU there, and no reaching out to Google's services.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+# All text under an element, through Panel's shadow roots (innerText stops at them), without CSS.
+DEEP_TEXT = """element => {
+  const walk = node => (node.shadowRoot ? walk(node.shadowRoot) : "") + Array.from(node.childNodes)
+    .filter(child => !["STYLE", "SCRIPT"].includes(child.nodeName))
+    .map(child => child.nodeType === 3 ? child.textContent : walk(child)).join(" ");
+  return walk(element);
+}"""

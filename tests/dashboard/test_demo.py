@@ -4,30 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.servers import wait_until
+from tests.servers import answers, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status == 200 and b"Customer 360" in response.read()
-    except OSError:
-        return False
 
 
 @pytest.mark.slow
@@ -35,7 +19,7 @@ def _answers(url: str) -> bool:
     shutil.which("make") is None, reason="GNU make not installed: run `sudo apt-get install make`"
 )
 def test_make_demo_generates_data_and_serves_customer360(tmp_path):
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PORT": str(port), "C360_DATA_DIR": str(tmp_path / "data"), "C360_CUSTOMERS": "2000"}
     demo = subprocess.Popen(
         ["make", "--no-print-directory", "demo"],
@@ -48,7 +32,9 @@ def test_make_demo_generates_data_and_serves_customer360(tmp_path):
     )
     try:
         wait_until(
-            lambda: _answers(f"http://127.0.0.1:{port}/customer360") or demo.poll() is not None,
+            lambda: (
+                answers(f"http://127.0.0.1:{port}/customer360", b"Customer 360") or demo.poll() is not None
+            ),
             timeout=240,
             interval=1,
         )

@@ -1,0 +1,273 @@
+"""Benchmark: many open dashboard sessions on one server process with the live stream running.
+
+    python -m bench.sessions --sessions 50 --json
+
+The load is N Bokeh client sessions (websocket clients that receive every update as a browser would); real
+Chromium pages, opened while they are connected, measure first render and the latency of selecting a
+customer until every view has updated. Server memory is read from /proc before, during and after.
+The naive baseline, measured in the same run, is the same screen built without the process-wide services
+(every session opens the sources and loads the models itself), as a straightforward Panel app would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from bokeh.client import pull_session
+from playwright.sync_api import sync_playwright
+from tornado.ioloop import IOLoop
+
+import dashboard.app  # noqa: F401 - registers the Bokeh models of our views, which the clients must resolve
+from connectors.sample import Layout, generate
+from models.train import train
+from tests.servers import CHROMIUM_ARGS, DEEP_TEXT, answers, find_chromium, free_port, wait_until
+
+NAIVE_APP = """
+import panel as pn
+from connectors import config
+from dashboard.app import create_app
+from dashboard.services import build_services
+import dashboard.app as app
+
+settings = config.load()
+services = build_services(settings)  # per session: what the process-wide cache avoids
+pn.state.on_session_destroyed(lambda _ctx: services.close())
+app.get_services = lambda _settings: services
+create_app(settings).servable()
+"""
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _wait_answering(url: str, process: subprocess.Popen, timeout: float = 180) -> None:
+    wait_until(lambda: answers(url) or process.poll() is not None, timeout=timeout, interval=0.5)
+    if process.poll() is not None:
+        raise RuntimeError("the dashboard server exited at start")
+
+
+def _serve(command: list[str], port: int) -> subprocess.Popen:
+    return subprocess.Popen(
+        [*command, "--port", str(port)],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, 15)
+        process.wait(timeout=30)
+
+
+def _prepare(data_dir: Path, customers: int) -> Path:
+    layout = Layout(data_dir)
+    if not layout.exists():
+        generate(data_dir, customers, progress=False)
+    if not (data_dir / "models").exists():
+        train(layout, progress=False)
+    return data_dir
+
+
+class PageProbe:
+    """A real Chromium page: first render time, then select-to-updated times."""
+
+    def __init__(self, browser, url: str):
+        self.page = browser.new_page(viewport={"width": 1600, "height": 1200})
+        self.url = url
+
+    def text(self, css_class: str) -> str:
+        return " ".join(self.page.locator(f".{css_class}").first.evaluate(DEEP_TEXT).split())
+
+    def first_render_ms(self) -> float:
+        started = time.perf_counter()
+        self.page.goto(self.url)
+        self.page.locator(".c360-profile .c360-name").first.wait_for(timeout=120_000)
+        self.page.locator(".c360-insights dd").first.wait_for(timeout=120_000)
+        return (time.perf_counter() - started) * 1000
+
+    def select_ms(self, row: int) -> float:
+        """Click a directory row; time until the profile and the insights both show that customer."""
+        rows = self.page.locator(".c360-directory .tabulator-row")
+        rows.nth(row).wait_for(timeout=60_000)
+        cell = rows.nth(row).locator('.tabulator-cell[tabulator-field="id"]').first
+        customer = "#" + cell.evaluate("cell => cell.textContent").strip().replace(",", "")
+        started = time.perf_counter()
+        rows.nth(row).click()
+        deadline = started + 60
+        while time.perf_counter() < deadline:
+            if customer in self.text("c360-profile") and customer in self.text("c360-insights"):
+                return (time.perf_counter() - started) * 1000
+            time.sleep(0.01)
+        raise RuntimeError(f"selecting customer {customer} did not update the views within 60 s")
+
+    def close(self) -> None:
+        self.page.close()
+
+
+def _clients(url: str, count: int) -> tuple[list, IOLoop, threading.Thread]:
+    """Connect ``count`` websocket sessions on a thread of their own, which keeps receiving their updates.
+
+    Their own thread, because Playwright's synchronous API already runs an event loop on this one.
+    """
+    ready = threading.Event()
+    state: dict = {}
+
+    def connect_and_listen() -> None:
+        import asyncio
+
+        asyncio.set_event_loop(asyncio.new_event_loop())
+        loop = IOLoop.current()
+        state["loop"] = loop
+        try:
+            state["sessions"] = [pull_session(url=url, io_loop=loop) for _ in range(count)]
+        except Exception as error:  # reported to the caller below
+            state["error"] = error
+        ready.set()
+        if "error" not in state:
+            loop.start()
+
+    thread = threading.Thread(target=connect_and_listen, daemon=True)
+    thread.start()
+    ready.wait(timeout=600)
+    if "error" in state:
+        raise RuntimeError(f"could not open the client sessions: {state['error']}")
+    return state["sessions"], state["loop"], thread
+
+
+def _close_clients(sessions: list, loop: IOLoop, thread: threading.Thread) -> None:
+    done = threading.Event()
+
+    def close_all() -> None:
+        for session in sessions:
+            session.close()
+        done.set()
+
+    loop.add_callback(close_all)
+    done.wait(timeout=60)
+    loop.add_callback(loop.stop)
+    thread.join(timeout=30)
+
+
+def _p95(values: list[float]) -> float:
+    return round(float(np.percentile(values, 95)), 1)
+
+
+def run(sessions: int, customers: int, data_dir: Path, probes: int, settle_s: float) -> dict:
+    data_dir = _prepare(data_dir, customers)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/customer360"
+    server = _serve([sys.executable, "-m", "dashboard", "--data-dir", str(data_dir)], port)
+    result: dict = {"sessions": sessions, "customers": customers}
+    try:
+        _wait_answering(url, server)
+        time.sleep(settle_s)
+        rss_start = _rss_mb(server.pid)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=find_chromium(), args=CHROMIUM_ARGS)
+            clients, loop, thread = _clients(url, sessions)
+            time.sleep(settle_s)
+            rss_loaded = _rss_mb(server.pid)
+            renders, selects = [], []
+            for index in range(probes):
+                probe = PageProbe(browser, url)
+                renders.append(probe.first_render_ms())
+                selects.extend(probe.select_ms(row) for row in (1 + index % 5, 6 + index % 5))
+                probe.close()
+            _close_clients(clients, loop, thread)
+            browser.close()
+        rss_after = rss_loaded
+        deadline = time.monotonic() + 120  # Bokeh discards closed sessions after its unused-session lifetime
+        while time.monotonic() < deadline:
+            time.sleep(5)
+            rss_after = _rss_mb(server.pid)
+            if rss_after <= rss_start + 0.25 * (rss_loaded - rss_start):
+                break
+        result.update(
+            first_render_p95_ms=_p95(renders),
+            first_render_p50_ms=round(float(np.median(renders)), 1),
+            select_p95_ms=_p95(selects),
+            select_p50_ms=round(float(np.median(selects)), 1),
+            rss_mb_start=round(rss_start, 1),
+            rss_mb_loaded=round(rss_loaded, 1),
+            mb_per_session=round((rss_loaded - rss_start) / sessions, 2),
+            mb_after_close=round(rss_after, 1),
+            probes=probes,
+        )
+    finally:
+        _stop(server)
+    result["baseline_first_render_p95_ms"] = _naive_first_render(data_dir, probes)
+    return result
+
+
+def _naive_first_render(data_dir: Path, probes: int) -> float:
+    """First render when every session loads the sources and models itself (no process-wide cache)."""
+    port = free_port()
+    app = Path(f"/tmp/c360-naive-{port}") / "customer360.py"
+    app.parent.mkdir(parents=True, exist_ok=True)
+    app.write_text(NAIVE_APP)
+    server = _serve(
+        [
+            sys.executable,
+            "-m",
+            "panel",
+            "serve",
+            str(app),
+            "--address",
+            "127.0.0.1",
+            "--args",
+            "--data-dir",
+            str(data_dir),
+        ],
+        port,
+    )
+    url = f"http://127.0.0.1:{port}/customer360"
+    try:
+        _wait_answering(url, server, timeout=300)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=find_chromium(), args=CHROMIUM_ARGS)
+            renders = []
+            for _ in range(probes):
+                probe = PageProbe(browser, url)
+                renders.append(probe.first_render_ms())
+                probe.close()
+            browser.close()
+        return _p95(renders)
+    finally:
+        _stop(server)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.sessions", description=__doc__.split("\n")[0])
+    parser.add_argument("--sessions", type=int, default=50, help="concurrent websocket sessions")
+    parser.add_argument("--customers", type=int, default=100_000, help="data set size")
+    parser.add_argument(
+        "--data-dir", type=Path, default=None, help="data folder (default: /tmp/c360-bench-N)"
+    )
+    parser.add_argument(
+        "--probes", type=int, default=10, help="Chromium pages that measure render and select"
+    )
+    parser.add_argument("--settle", type=float, default=10.0, help="seconds to let memory settle")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+    data_dir = args.data_dir or Path(f"/tmp/c360-bench-{args.customers}")
+    result = run(args.sessions, args.customers, data_dir, args.probes, args.settle)
+    print(json.dumps(result) if args.json else json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

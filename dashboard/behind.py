@@ -1,0 +1,57 @@
+"""Behind the scenes: the SQL that last ran and its time, data freshness, stream lag and drops."""
+
+from __future__ import annotations
+
+import panel as pn
+import param
+from panel.viewable import Viewer
+
+from dashboard.markup import escape, keeps_going
+from dashboard.store import CustomerStore
+
+
+class BehindTheScenes(Viewer):
+    """What the screen is built from, for the curious and for whoever is on call."""
+
+    store = param.ClassSelector(class_=CustomerStore)
+    refresh_ms = param.Integer(default=2000, doc="how often stream health is refreshed")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self.sql = pn.pane.HTML(css_classes=["c360-sql"], sizing_mode="stretch_width")
+        self.health = pn.pane.HTML(sizing_mode="stretch_width")
+        self._show_sql()
+        self._show_health()
+        if pn.state.curdoc is not None:
+            callback = pn.state.add_periodic_callback(self._show_health, period=self.refresh_ms)
+            pn.state.on_session_destroyed(lambda _ctx: callback.stop())
+
+    @param.depends("store.last_sql", "store.last_ms", watch=True)
+    @keeps_going
+    def _show_sql(self) -> None:
+        self.sql.object = (
+            f"<p>Last query · {self.store.last_ms:.1f} ms</p><pre>{escape(self.store.last_sql)}</pre>"
+        )
+
+    @keeps_going
+    def _show_health(self) -> None:
+        services = self.store.services
+        directory = services.directory.health()
+        stream = services.stream.health()
+        models = services.models
+        model_line = (
+            f"models {escape(models.version)} trained {escape(models.trained_at)}"
+            if models is not None
+            else f"<span class='c360-error'>{escape(services.models_error)}</span>"
+        )
+        dropped = stream.get("dropped", {}) or {}
+        dropped_text = ", ".join(f"{escape(k)} {v:,}" for k, v in dropped.items() if v) or "none"
+        self.health.object = f"""<ul class='c360-health'>
+<li>data: {escape(directory.get("customers", "?"))} customers · banking {escape(directory.get("banking", "?"))}
+· refreshed {escape(directory.get("refreshed_at", "?"))}</li>
+<li>stream: {escape(stream.get("source", "?"))} · {escape(stream.get("state", "?"))}
+· {stream.get("messages_per_s", 0):,.0f} msg/s · lag {escape(stream.get("lag", "?"))} · dropped {dropped_text}</li>
+<li>{model_line}</li></ul>"""
+
+    def __panel__(self):
+        return pn.Column("### Behind the scenes", self.sql, self.health, sizing_mode="stretch_width")

@@ -1,0 +1,47 @@
+"""Customer profiles: persona × product adoption; clicking a cell lists that persona in the directory."""
+
+from __future__ import annotations
+
+import holoviews as hv
+import panel as pn
+import param
+from panel.viewable import Viewer
+
+from dashboard.markup import keeps_going
+from dashboard.store import CustomerStore
+
+
+def persona_from_label(label: str | None) -> int | None:
+    """The persona id of a heatmap row label such as "2 · Families and homeowners"."""
+    head = (label or "").split("·", 1)[0].strip()
+    return int(head) if head.isdigit() else None
+
+
+class HeatmapView(Viewer):
+    """Upsell and cross-sell chances by persona, the selected customer's persona highlighted."""
+
+    store = param.ClassSelector(class_=CustomerStore)
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        models = self.store.services.models
+        if models is None:
+            self.pane = pn.pane.HTML("<p class='c360-muted'>The heatmap appears once models are trained.</p>")
+            return
+        plot = hv.DynamicMap(pn.bind(self._element, insights=self.store.param.insights))
+        self.tap = hv.streams.Tap(source=plot, x=None, y=None)
+        self.tap.param.watch(self._clicked, ["y"])
+        self.pane = pn.pane.HoloViews(plot, sizing_mode="stretch_width", min_height=340)
+
+    def _element(self, insights):
+        highlight = insights.persona.id if insights is not None else None
+        return self.store.services.models.heatmap(highlight_persona=highlight)
+
+    @keeps_going
+    def _clicked(self, event) -> None:
+        persona = persona_from_label(event.new)
+        if persona is not None:
+            self.store.persona = persona
+
+    def __panel__(self):
+        return pn.Column(self.pane, css_classes=["c360-heatmap"], sizing_mode="stretch_width")

@@ -1,0 +1,99 @@
+"""Next best action: churn risk, sentiment, persona, the top offers and lifetime value, each with its why."""
+
+from __future__ import annotations
+
+import panel as pn
+import param
+from panel.viewable import Viewer
+
+from dashboard.markup import escape, keeps_going, tip
+from dashboard.store import CustomerStore
+
+
+def _churn_reason(churn) -> str:
+    parts = [
+        f"{factor.name} {'raises' if factor.contribution > 0 else 'lowers'} it: {factor.detail}"
+        for factor in churn.top_factors
+    ]
+    return "; ".join(parts)
+
+
+def _persona_reason(persona) -> str:
+    return (
+        f"distance {persona.distance:.2f} to this persona's centre; "
+        f"runner-up {persona.runner_up_name} at {persona.runner_up_distance:.2f}"
+    )
+
+
+def insights_html(insights) -> str:
+    """The table of predictions, every value with its reason on hover; all text escaped."""
+    offers = (
+        "".join(
+            f"<li><b>{escape(offer.label)}</b> {offer.score:.0%}<br><span class='c360-muted'>"
+            f"{escape(offer.reason)}</span></li>"
+            for offer in insights.offers
+        )
+        or "<li class='c360-muted'>holds every product they are eligible for</li>"
+    )
+    sentiment = insights.sentiment
+    sentiment_text = (
+        escape(sentiment.text)
+        if sentiment.source == "survey"
+        else f"<span class='c360-inferred'>{escape(sentiment.text)}</span>"
+    )
+    churn = insights.churn
+    return f"""<dl class='c360-kpi'>
+<dt>Churn risk</dt><dd>{tip(churn.text, _churn_reason(churn))}</dd>
+<dt>Sentiment</dt><dd>{sentiment_text}</dd>
+<dt>Persona</dt><dd>{tip(insights.persona.name, _persona_reason(insights.persona))}</dd>
+<dt>Lifetime value</dt><dd>{tip(insights.ltv.text, insights.ltv.assumptions)}</dd>
+</dl>
+<h4>Next best offers</h4><ol class='c360-offers'>{offers}</ol>
+<details><summary>Why this churn risk</summary><ul>{
+        "".join(
+            f"<li>{escape(f.name)}: {'+' if f.contribution > 0 else '−'}{abs(f.contribution):.2f} log-odds"
+            f" <span class='c360-muted'>({escape(f.detail)})</span></li>"
+            for f in churn.factors
+        )
+    }</ul></details>
+<p class='c360-muted'>customer #{insights.customer_id} · model {escape(insights.model_version)}</p>"""
+
+
+class InsightsView(Viewer):
+    """Predictions for the selected customer; offers re-rank as they browse."""
+
+    store = param.ClassSelector(class_=CustomerStore)
+    refresh_ms = param.Integer(default=3000, doc="how often live browsing re-ranks the offers")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self.body = pn.pane.HTML(sizing_mode="stretch_width")
+        self._render()
+        if pn.state.curdoc is not None:
+            callback = pn.state.add_periodic_callback(self._refresh, period=self.refresh_ms)
+            pn.state.on_session_destroyed(lambda _ctx: callback.stop())
+
+    @keeps_going
+    def _refresh(self) -> None:
+        """Ask again with the latest clicks; update only when the answer changed."""
+        if self.store.customer_id is None or self.store.insights is None:
+            return
+        fresh = self.store.services.insights_for(self.store.customer_id)
+        if fresh != self.store.insights:
+            self.store.insights = fresh
+
+    @param.depends("store.insights", "store.error", watch=True)
+    @keeps_going
+    def _render(self) -> None:
+        insights = self.store.insights
+        if insights is not None:
+            self.body.object = insights_html(insights)
+        elif self.store.services.models is None:
+            self.body.object = f"<p class='c360-error'>{escape(self.store.services.models_error)}</p>"
+        else:
+            self.body.object = "<p class='c360-muted'>No customer selected.</p>"
+
+    def __panel__(self):
+        return pn.Column(
+            "### Next best action", self.body, css_classes=["c360-insights"], sizing_mode="stretch_width"
+        )

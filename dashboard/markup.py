@@ -1,0 +1,72 @@
+"""Small helpers for the views: HTML builders (every piece of customer text goes through ``escape``) and
+``keeps_going``, which keeps one view's failure from stopping the others.
+
+Names, comments and page addresses come from customers and the web; rendering them as markup would let a
+name like ``<img src=x onerror=alert(1)>`` run in a representative's browser. Views build HTML only here.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import logging
+from collections.abc import Callable, Iterable
+
+import panel as pn
+
+log = logging.getLogger(__name__)
+
+
+def escape(value: object) -> str:
+    """Text as HTML text, quotes included."""
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def items(values: Iterable[object], empty: str = "none") -> str:
+    """An escaped bullet list, or a muted placeholder."""
+    rows = [f"<li>{escape(v)}</li>" for v in values]
+    return f"<ul>{''.join(rows)}</ul>" if rows else f"<p class='c360-muted'>{escape(empty)}</p>"
+
+
+def tip(text: object, title: object) -> str:
+    """Text with an explanation on hover (and for screen readers)."""
+    return (
+        f"<span class='c360-tip' title='{escape(title)}' aria-label='{escape(title)}'>{escape(text)}</span>"
+    )
+
+
+def mask_email(email: str | None) -> str:
+    """e***@example.com: enough to confirm with the caller, not enough to copy."""
+    if not email or "@" not in email:
+        return "—"
+    local, domain = email.split("@", 1)
+    return f"{local[:1]}***@{domain}"
+
+
+def mask_phone(phone: str | None) -> str:
+    """***-***-1234: the last four digits, as callers are asked to confirm."""
+    return f"***-***-{phone[-4:]}" if phone and len(phone) >= 4 else "—"
+
+
+def mask_ssn(ssn: str | None) -> str:
+    """***-**-6789; the full number never leaves the server."""
+    return f"***-**-{ssn[-4:]}" if ssn and len(ssn) >= 4 else "—"
+
+
+def keeps_going(method: Callable) -> Callable:
+    """Run a view's update so that a failure in one view never stops the others updating.
+
+    The error is logged with its traceback and shown to the user as a notification naming the view.
+    """
+
+    @functools.wraps(method)
+    def guarded(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as error:
+            log.exception("%s failed to update", type(self).__name__)
+            if pn.state.notifications is not None:
+                pn.state.notifications.error(f"{type(self).__name__}: {error}", duration=8000)
+            return None
+
+    return guarded

@@ -1,0 +1,75 @@
+"""Selected customer: photo, name, needs, products held and masked contact details."""
+
+from __future__ import annotations
+
+import panel as pn
+import param
+from panel.viewable import Viewer
+
+from connectors.products import NEEDS, label
+from dashboard.markup import escape, items, keeps_going, mask_email, mask_phone, mask_ssn
+from dashboard.store import CustomerStore
+
+
+def stated_needs(record) -> list[str]:
+    """Needs the customer wrote in their surveys, newest first, without repeats."""
+    needs: list[str] = []
+    surveys = (
+        record.surveys.sort_values("submitted", ascending=False) if len(record.surveys) else record.surveys
+    )
+    for answer in surveys.get("needs", []):
+        for need in answer if answer is not None else []:
+            if need not in needs:
+                needs.append(need)
+    return needs
+
+
+def inferred_needs(insights) -> list[str]:
+    """Needs read from the top offers when the customer never told us (labelled as such on screen)."""
+    if insights is None:
+        return []
+    offered = {offer.product for offer in insights.offers}
+    return [need for need, products in NEEDS.items() if offered & set(products)][:3]
+
+
+class ProfileView(Viewer):
+    """Who is on the line; personal data is masked and the SSN never reaches the browser."""
+
+    store = param.ClassSelector(class_=CustomerStore)
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self.photo = pn.pane.JPG(width=160, height=160, css_classes=["c360-photo"], fixed_aspect=True)
+        self.details = pn.pane.HTML(sizing_mode="stretch_width")
+        self._update()
+
+    @param.depends("store.record", "store.insights", "store.error", watch=True)
+    @keeps_going
+    def _update(self) -> None:
+        record = self.store.record
+        if record is None:
+            self.photo.object = None
+            self.details.object = (
+                f"<p class='c360-muted'>{escape(self.store.error or 'No customer selected.')}</p>"
+            )
+            return
+        self.photo.object = record.photo if record.photo and record.photo.is_file() else None
+        profile = record.profile
+        address = profile.get("address") or {}
+        needs = stated_needs(record)
+        needs_note = "" if needs else "<p class='c360-muted'>inferred from browsing and persona</p>"
+        needs = needs or inferred_needs(self.store.insights)
+        holdings = [label(p) for p in record.holdings.get("product", [])]
+        banking = f"<p class='c360-error'>{escape(record.banking_error)}</p>" if record.banking_error else ""
+        phone, email = profile.get("phone_number"), profile.get("email")
+        contact = f"{mask_phone(phone)} · {escape(mask_email(email))}"
+        self.details.object = f"""
+<h2 class='c360-name'>{escape(profile.get("name"))}</h2>
+<p class='c360-contact'>Customer #{escape(profile.get("id"))} · {contact}<br>
+{escape(address.get("city", ""))}, {escape(address.get("state", ""))} · SSN {mask_ssn(profile.get("ssn"))}
+· customer since {escape(profile.get("first_visit", "—"))}</p>
+<div class='c360-columns'><div><h4>Needs</h4>{items(needs)}{needs_note}</div>
+<div><h4>Has</h4>{banking}{items(holdings, "no products")}</div></div>"""
+
+    def __panel__(self):
+        return pn.Row(self.photo, self.details, css_classes=["c360-profile"], sizing_mode="stretch_width")

@@ -1,0 +1,83 @@
+"""Process-wide services every session shares: the directory, the click stream and the trained models.
+
+They are built once per server process and kept in ``pn.state.cache`` (Panel's documented place for
+process-wide work), so a new browser session costs a store and some views, not a data load.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import panel as pn
+
+from connectors.clickstream import ClickStream
+from connectors.config import Settings
+from connectors.directory import Directory
+from connectors.sample import Layout
+from models.insights import Insights, ModelsMissing
+
+log = logging.getLogger(__name__)
+_build_lock = threading.Lock()
+
+
+@dataclass
+class Services:
+    """What every view may ask: data through connectors, predictions through models."""
+
+    settings: Settings
+    directory: Directory
+    stream: ClickStream
+    models: Insights | None
+    models_error: str = ""
+    featured: list[int] = field(default_factory=list)
+
+    @property
+    def has_scores(self) -> bool:
+        """Whether model scores (churn risk, persona) are attached to the directory."""
+        return self.models is not None
+
+    @property
+    def persona_names(self) -> dict[int, str]:
+        """Persona id to its human name; empty before models are trained."""
+        if self.models is None:
+            return {}
+        personas = self.models.personas()
+        return dict(zip(personas["persona"].astype(int), personas["name"], strict=True))
+
+    def close(self) -> None:
+        """Stop the stream and release the sources (tests and notebooks; a server just exits)."""
+        self.stream.stop()
+        self.directory.close()
+
+    def insights_for(self, customer_id: int):
+        """The customer's insights with their live browsing, or None when models are not trained."""
+        if self.models is None:
+            return None
+        interest = self.stream.recent_interest(customer_id, window=timedelta(hours=1))
+        return self.models.for_customer(customer_id, recent_interest=interest)
+
+
+def build_services(settings: Settings) -> Services:
+    """Open the sources, load the models and start the click stream (once per process)."""
+    directory = Directory(settings)
+    featured = Layout(settings.data_dir).read_manifest().get("featured_customers", [])
+    try:
+        models = Insights.load(settings.data_dir)
+        models_error = ""
+        directory.attach_scores(models.scores())
+    except ModelsMissing as error:
+        models, models_error = None, str(error)
+        log.warning("%s", error)
+    stream = ClickStream(settings, web_users=directory.web_users(), featured=featured)
+    stream.start()
+    return Services(settings, directory, stream, models, models_error, featured)
+
+
+def get_services(settings: Settings) -> Services:
+    """The process's services for these settings, built on first use."""
+    key = f"customer360-services-{hash(settings)}"
+    with _build_lock:
+        return pn.state.as_cached(key, build_services, settings=settings)

@@ -1,0 +1,151 @@
+"""The screen in a real browser (Debian's Chromium through Playwright) against `python -m dashboard`."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.dashboard.conftest import HOSTILE_NAME
+from tests.servers import DEEP_TEXT, wait_until
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+PARTS = [
+    "c360-directory",
+    "c360-search",
+    "c360-profile",
+    "c360-photo",
+    "c360-insights",
+    "c360-spend",
+    "c360-clicks",
+    "c360-online",
+    "c360-heatmap",
+    "c360-survey",
+    "c360-sql",
+]
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+
+
+class Watch:
+    """Console errors, dialogs and requests of a page, collected while a test drives it."""
+
+    def __init__(self, page):
+        self.errors: list[str] = []
+        self.dialogs: list[str] = []
+        self.outside: list[str] = []
+        page.on("console", lambda msg: msg.type == "error" and self.errors.append(msg.text))
+        page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        page.on("dialog", lambda dialog: (self.dialogs.append(dialog.message), dialog.dismiss()))
+        page.on("request", self._request)
+
+    def _request(self, request) -> None:
+        parts = urlsplit(request.url)
+        if parts.scheme in ("http", "https", "ws", "wss") and parts.hostname not in LOCAL_HOSTS:
+            self.outside.append(request.url)
+
+
+def _last_name(data_dir, customer_id: int) -> str:
+    """A customer's last name from the data, to search for as a user would."""
+    line = (data_dir / "crm" / "profiles.jsonl").read_text(encoding="utf-8").splitlines()[customer_id - 1]
+    return json.loads(line)["last_name"]
+
+
+def _open(page, url: str) -> Watch:
+    watch = Watch(page)
+    page.goto(url)
+    page.locator(".c360-profile").first.wait_for(timeout=60_000)
+    return watch
+
+
+def _text(page, css_class: str) -> str:
+    """All text under the first element of a class, through Panel's shadow roots."""
+    return " ".join(page.locator(f".{css_class}").first.evaluate(DEEP_TEXT).split())
+
+
+def _profile_text(page) -> str:
+    return _text(page, "c360-profile")
+
+
+def test_every_part_is_on_screen_offline_and_without_errors(page, dashboard_server):
+    watch = _open(page, dashboard_server.url)
+    for part in PARTS:
+        page.locator(f".{part}").first.wait_for(state="attached", timeout=30_000)
+    assert "Erika Gallardo" in _profile_text(page)
+    assert watch.outside == [], "the page must load nothing from outside the server"
+    assert watch.errors == []
+
+
+def test_search_select_and_linked_updates(page, dashboard_server, dashboard_data):
+    last_name = _last_name(dashboard_data, 7)
+    watch = _open(page, dashboard_server.url)
+    insights_before = _text(page, "c360-insights")
+    search = page.locator(".c360-search input").first
+    search.fill("")
+    search.press_sequentially(last_name.lower(), delay=30)
+    row = page.locator(".c360-directory .tabulator-row").filter(has_text=last_name).first
+    row.wait_for(timeout=45_000)
+    name = row.locator('.tabulator-cell[tabulator-field="name"]').first.inner_text()
+    row.click()
+    wait_until(lambda: name in _profile_text(page), timeout=45, message="profile follows the selection")
+    wait_until(lambda: _text(page, "c360-insights") != insights_before, timeout=45)
+    assert watch.errors == [] and watch.dialogs == []
+
+
+def test_hostile_search_text_and_names_stay_text(page, dashboard_server):
+    watch = _open(page, dashboard_server.url)
+    search = page.locator(".c360-search input").first
+    for text in ["'; DROP TABLE profiles; --", "%_\\", "<img src=x onerror=alert(1)>"]:
+        search.fill(text)
+        page.locator(".c360-status").first.wait_for()
+    search.fill("onerror")
+    row = page.locator(".c360-directory .tabulator-row").filter(has_text="onerror").first
+    row.wait_for(timeout=45_000)
+    row.click()
+    wait_until(lambda: HOSTILE_NAME in _profile_text(page), timeout=45, message="the name shows as text")
+    assert watch.dialogs == [], "no script from customer data may run"
+    assert watch.errors == []
+
+
+def test_live_click_plot_moves(page, dashboard_server):
+    _open(page, dashboard_server.url)
+    plot = page.locator(".c360-clicks").first
+    plot.wait_for()
+    first = plot.screenshot()
+    wait_until(lambda: plot.screenshot() != first, timeout=20, interval=1, message="the live plot changes")
+
+
+def test_two_browsers_keep_their_own_customer(browser, dashboard_server, dashboard_data):
+    other = _last_name(dashboard_data, 7)
+    pages = [browser.new_context().new_page() for _ in range(2)]
+    try:
+        for page, query in zip(pages, [other, "Gallardo"], strict=True):
+            _open(page, dashboard_server.url)
+            page.locator(".c360-search input").first.fill(query.lower())
+            row = page.locator(".c360-directory .tabulator-row").filter(has_text=query).first
+            row.wait_for(timeout=45_000)
+            row.click()
+        wait_until(lambda: other in _profile_text(pages[0]), timeout=45)
+        wait_until(lambda: "Gallardo" in _profile_text(pages[1]), timeout=45)
+        assert "Gallardo" not in _profile_text(pages[0])
+    finally:
+        for page in pages:
+            page.context.close()
+
+
+def test_kiosk_rotates_and_survives_a_server_restart(page, dashboard_server):
+    watch = _open(page, f"{dashboard_server.url}?kiosk=1&rotate=5&theme=dark")
+    assert page.locator(".c360-search").count() == 0, "the kiosk has no editing controls"
+    first = _profile_text(page)
+    wait_until(lambda: _profile_text(page) != first, timeout=20, interval=0.5, message="kiosk rotation")
+    dashboard_server.stop()
+    dashboard_server.start()
+    shown = _profile_text(page)
+    wait_until(
+        lambda: page.locator(".c360-profile").count() and _profile_text(page) != shown,
+        timeout=60,
+        interval=1,
+        message="the kiosk reconnects and keeps rotating after a restart",
+    )
+    assert watch.outside == []

@@ -1,0 +1,178 @@
+"""The live click views: clicks produced into Kafka reach each session's own plots and badges."""
+
+from __future__ import annotations
+
+import pandas as pd
+import panel as pn
+import param
+import pytest
+
+from connectors import config
+from dashboard.clicks import CustomerActivity, LiveClicks, StreamHealth
+from tests.servers import answers, free_port, wait_until
+
+HOSTILE_URL = "https://bank.example/<script>alert(1)</script>"
+HOSTILE_TAG = "<img src=x onerror=alert(1)>"
+PAGE = "https://bank.example/page-"
+
+
+class Selection(param.Parameterized):
+    """What the click views need of a session's CustomerStore: the selected customer."""
+
+    customer_id = param.Integer(default=None, allow_None=True)
+
+
+def web_user(web_users: pd.DataFrame, customer_id: int) -> int:
+    return int(web_users.loc[web_users["customer_id"] == customer_id, "web_user_id"].iloc[0])
+
+
+def pulled(view) -> bool:
+    """A wait_until predicate: pull once, then say whether the view's plot has clicks."""
+    view.refresh()
+    return view.buffer.data["total"].sum() > 0
+
+
+@pytest.mark.kafka
+def test_views_alone_show_produced_clicks_with_pages_escaped(
+    kafka_settings, click_streams, send_messages, click_message, web_users
+):
+    stream = click_streams(kafka_settings)
+    clicks, activity = (
+        LiveClicks(stream=stream),
+        CustomerActivity(stream=stream, store=Selection(customer_id=1)),
+    )
+    health = StreamHealth(stream=stream)
+    for view in (clicks, activity, health):
+        pn.panel(view).get_root()  # renders outside a server, as in a notebook
+    erika = web_user(web_users, 1)
+    send_messages(
+        kafka_settings, [click_message(erika, "auto_loan"), click_message(erika, "roth_ira", HOSTILE_URL)]
+    )
+
+    wait_until(lambda: pulled(clicks), message="clicks in the plot's buffer")
+    wait_until(lambda: activity.refresh() or "online now" in activity.badge.object)
+    wait_until(lambda: activity.refresh() or len(activity.timeline.data) == 2)
+    assert set(activity.timeline.data["label"]) == {"Auto Loan", "Roth IRA"}
+    shown = activity.badge.object + activity.__panel__().objects[2].object
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in shown and "<script>" not in shown
+    assert "Roth IRA" in activity.__panel__().objects[3].object  # viewed in the last hour
+    health.refresh()
+    assert "Click stream: live" in health.panel.object and "dropped: none" in health.panel.object
+
+
+@pytest.mark.kafka
+def test_two_sessions_share_the_global_stream_and_keep_their_own_customer(
+    kafka_settings, click_streams, send_messages, click_message, web_users
+):
+    stream = click_streams(kafka_settings)
+    sessions = {
+        customer: (
+            LiveClicks(stream=stream),
+            CustomerActivity(stream=stream, store=Selection(customer_id=customer)),
+        )
+        for customer in (1, 2)
+    }
+    urls = {customer: f"https://bank.example/only-for-{customer}" for customer in sessions}
+    send_messages(
+        kafka_settings, [click_message(web_user(web_users, c), "401k", url) for c, url in urls.items()] * 3
+    )
+
+    for customer, (clicks, activity) in sessions.items():
+        wait_until(lambda clicks=clicks: pulled(clicks))
+        wait_until(lambda activity=activity: activity.refresh() or len(activity.timeline.data) == 3)
+        assert set(activity.timeline.data["url"]) == {urls[customer]}
+    first, second = (clicks.buffer.data for clicks, _ in sessions.values())
+    common = first.merge(second, on="time", suffixes=("_1", "_2"))
+    assert len(common) > 0
+    assert (common["total_1"] == common["total_2"]).all()
+
+
+@pytest.mark.kafka
+def test_selecting_another_customer_updates_the_activity_at_once(
+    kafka_settings, click_streams, send_messages, click_message, web_users
+):
+    stream = click_streams(kafka_settings)
+    send_messages(kafka_settings, [click_message(web_user(web_users, 2), "medical_insurance")])
+    wait_until(lambda: stream.last_seen(2) is not None)
+    store = Selection(customer_id=3)
+    activity = CustomerActivity(stream=stream, store=store)
+    assert "not seen on the website" in activity.badge.object
+    store.customer_id = 2
+    assert "online now" in activity.badge.object and "Medical Insurance" in activity.badge.object
+
+
+def test_health_says_offline_when_the_broker_is_unreachable(sample_layout, click_streams):
+    argv = ["--data-dir", str(sample_layout.root), "--kafka-bootstrap", f"127.0.0.1:{free_port()}"]
+    health = StreamHealth(stream=click_streams(config.load(argv, environ={})))
+    wait_until(lambda: health.refresh() or "stream offline — reconnecting" in health.panel.object, timeout=15)
+    assert "c360-stream-offline" in health.panel.object
+
+
+def test_closing_a_view_stops_its_pulls_and_empties_its_buffers(sample_layout, click_streams):
+    stream = click_streams(config.load(["--data-dir", str(sample_layout.root)], environ={}))
+    clicks = LiveClicks(stream=stream)
+    wait_until(lambda: pulled(clicks))
+    assert clicks.running
+    clicks.close()
+    assert not clicks.running and clicks.buffer.data.empty
+
+
+@pytest.mark.kafka
+@pytest.mark.browser
+def test_browser_sessions_get_live_clicks_and_closed_ones_let_go(
+    browser, kafka_settings, click_streams, send_messages, click_message, web_users
+):
+    stream = click_streams(kafka_settings)
+    sessions: dict[int, tuple[LiveClicks, CustomerActivity]] = {}
+
+    def app() -> pn.viewable.Viewable:
+        customer = int(pn.state.session_args["customer"][0])
+        sessions[customer] = views = (
+            LiveClicks(stream=stream),
+            CustomerActivity(stream=stream, store=Selection(customer_id=customer)),
+        )
+        return pn.Column(*views)
+
+    port = free_port()
+    server = pn.serve(
+        {"clicks": app},
+        port=port,
+        threaded=True,
+        show=False,
+        check_unused_sessions_milliseconds=200,
+        unused_session_lifetime_milliseconds=200,
+    )
+    contexts = {customer: browser.new_context() for customer in (1, 2)}
+    try:
+        wait_until(lambda: answers(f"http://localhost:{port}/clicks?customer=1"), timeout=30)
+        pages = {c: context.new_page() for c, context in contexts.items()}
+        dialogs: list[str] = []
+        for customer, page in pages.items():
+            page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+            page.goto(f"http://localhost:{port}/clicks?customer={customer}")
+        wait_until(lambda: len(sessions) == 2, timeout=30, message="both sessions")
+        send_messages(
+            kafka_settings,
+            [click_message(web_user(web_users, c), "auto_loan", f"{PAGE}{c}/{HOSTILE_TAG}") for c in pages],
+        )
+        for customer, page in pages.items():
+            badge = page.locator(".c360-online").first
+            wait_until(lambda badge=badge: "online now" in badge.inner_text(), timeout=30)
+            assert f"{PAGE}{customer}/{HOSTILE_TAG}" in badge.inner_text()  # shown as text, not markup
+            assert f"{PAGE}{3 - customer}" not in badge.inner_text()
+            page.locator(".c360-clicks canvas").first.wait_for(timeout=30_000)
+            clicks, activity = sessions[customer]
+            wait_until(lambda clicks=clicks: clicks.buffer.data["total"].sum() > 0, timeout=15)
+            assert clicks.running and activity.running
+
+        assert dialogs == []
+        contexts.pop(2).close()
+        wait_until(
+            lambda: not any(view.running for view in sessions[2]), timeout=15, message="callbacks stop"
+        )
+        assert sessions[2][0].buffer.data.empty and sessions[2][1].timeline.data.empty
+        assert all(view.running for view in sessions[1])
+    finally:
+        for context in contexts.values():
+            context.close()
+        server.stop()

@@ -1,0 +1,118 @@
+"""The views against the real services: linked updates, escaping, masking, isolation, the persona filter."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from panel.models.tabulator import CellClickEvent
+
+from dashboard.behind import BehindTheScenes
+from dashboard.directory import DirectoryView
+from dashboard.heatmap import HeatmapView, persona_from_label
+from dashboard.insights import InsightsView
+from dashboard.profile import ProfileView
+from dashboard.spend import SpendView
+from dashboard.store import CustomerStore
+from dashboard.survey import SurveyView
+from tests.dashboard.conftest import HOSTILE_ID, HOSTILE_NAME
+
+
+@pytest.fixture
+def store(services):
+    return CustomerStore(services)
+
+
+def _customer_with_survey(services) -> int:
+    path = sorted(services.settings.data_dir.glob("surveys/*.json"))[0]
+    return json.loads(path.read_text().splitlines()[0])["customer_id"]
+
+
+def test_store_starts_on_the_first_featured_customer_with_record_and_insights(store, services):
+    assert store.customer_id == services.featured[0]
+    assert store.record.profile["name"] == "Erika Gallardo"
+    assert store.insights.customer_id == store.customer_id
+    assert "SELECT" in store.last_sql.upper()
+
+
+def test_selecting_a_customer_updates_every_view_together(store, services):
+    views = [
+        ProfileView(store=store),
+        InsightsView(store=store),
+        SpendView(store=store),
+        SurveyView(store=store),
+    ]
+    before = [view.details.object if hasattr(view, "details") else None for view in views[:1]]
+    target = _customer_with_survey(services)
+    store.customer_id = target
+    profile, insights, spend, survey = views
+    assert store.record.profile["id"] == target
+    assert profile.details.object != before[0]
+    assert store.record.profile["last_name"] in profile.details.object or "&#x27;" in profile.details.object
+    assert "Churn risk" in insights.body.object and store.insights.persona.name in insights.body.object
+    assert spend.plot.object is not None or "not enough" in spend.note.object.lower()
+    assert "★" in survey.body.object
+
+
+def test_customer_text_is_escaped_and_the_ssn_never_rendered(store):
+    store.customer_id = HOSTILE_ID
+    profile = ProfileView(store=store)
+    html = profile.details.object
+    assert HOSTILE_NAME not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    ssn = store.record.profile["ssn"]
+    assert ssn not in html and f"***-**-{ssn[-4:]}" in html
+    phone = store.record.profile.get("phone_number")
+    if phone:
+        assert phone not in html
+
+
+def test_two_sessions_keep_their_own_selection(services):
+    first, second = CustomerStore(services), CustomerStore(services)
+    first_view, second_view = ProfileView(store=first), ProfileView(store=second)
+    first.customer_id = 5
+    second.customer_id = 6
+    assert first.record.profile["id"] == 5 and second.record.profile["id"] == 6
+    assert first_view.details.object != second_view.details.object
+    assert f"#{5}" in first_view.details.object and f"#{6}" in second_view.details.object
+
+
+def test_search_as_you_type_selects_into_the_store(store):
+    view = DirectoryView(store=store)
+    view.search.value_input = "gallardo"
+    assert "Erika Gallardo" in list(view.table.value["name"])
+    assert "customers" in view.status.object and "ms" in view.status.object
+    row = list(view.table.value["name"]).index("Erika Gallardo")
+    store.customer_id = None
+    view.table._process_event(CellClickEvent(model=None, column="name", row=row))
+    assert store.customer_id == 1
+
+
+@pytest.mark.parametrize("text", ["'; DROP TABLE profiles; --", "%", "_", "\\", '" OR 1=1 --', "<script>"])
+def test_hostile_search_text_is_just_text(store, text):
+    view = DirectoryView(store=store)
+    view.search.value_input = text
+    assert "c360-error" not in view.status.object and "customers" in view.status.object
+    rows = view.table.value
+    haystacks = rows["name"].fillna("") + " " + rows["phone"].fillna("") + " " + rows["email"].fillna("")
+    assert all(text.lower() in haystack.lower() for haystack in haystacks), "search is literal"
+    view.search.value_input = "gallardo"
+    assert "Erika Gallardo" in list(view.table.value["name"])
+
+
+def test_heatmap_click_filters_the_directory_to_that_persona(store):
+    view, heatmap = DirectoryView(store=store), HeatmapView(store=store)
+    label = f"{store.insights.persona.id} · {store.insights.persona.name}"
+    assert persona_from_label(label) == store.insights.persona.id
+    heatmap.tap.event(x="Auto Loan", y=label)
+    assert store.persona == store.insights.persona.id
+    assert set(view.table.value["persona"]) == {store.persona}
+    assert "Filtered to persona" in view.filter_note.object
+    view.clear_filter.clicks += 1
+    assert store.persona is None
+
+
+def test_behind_the_scenes_shows_the_last_sql_and_stream_health(store):
+    panel = BehindTheScenes(store=store)
+    assert "SELECT" in panel.sql.object.upper() and " ms" in panel.sql.object
+    assert "stream:" in panel.health.object and "replay" in panel.health.object
