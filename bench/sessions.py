@@ -30,6 +30,7 @@ from connectors.sample import Layout, generate
 from models.train import train
 from tests.servers import CHROMIUM_ARGS, DEEP_TEXT, answers, find_chromium, free_port, wait_until
 
+SELECT_TIMEOUT_MS = 60_000.0
 NAIVE_APP = """
 import panel as pn
 from connectors import config
@@ -107,12 +108,12 @@ class PageProbe:
         customer = "#" + cell.evaluate("cell => cell.textContent").strip().replace(",", "")
         started = time.perf_counter()
         rows.nth(row).click()
-        deadline = started + 60
+        deadline = started + SELECT_TIMEOUT_MS / 1000
         while time.perf_counter() < deadline:
             if customer in self.text("c360-profile") and customer in self.text("c360-insights"):
                 return (time.perf_counter() - started) * 1000
             time.sleep(0.01)
-        raise RuntimeError(f"selecting customer {customer} did not update the views within 60 s")
+        return SELECT_TIMEOUT_MS  # counted as a timeout in the result, not hidden
 
     def close(self) -> None:
         self.page.close()
@@ -201,6 +202,7 @@ def run(sessions: int, customers: int, data_dir: Path, probes: int, settle_s: fl
             first_render_p50_ms=round(float(np.median(renders)), 1),
             select_p95_ms=_p95(selects),
             select_p50_ms=round(float(np.median(selects)), 1),
+            select_timeouts=sum(value >= SELECT_TIMEOUT_MS for value in selects),
             rss_mb_start=round(rss_start, 1),
             rss_mb_loaded=round(rss_loaded, 1),
             mb_per_session=round((rss_loaded - rss_start) / sessions, 2),

@@ -364,7 +364,8 @@ class Directory:
     def _build(self, signature: dict, banking_signature: tuple | None) -> _Generation:
         started = time.perf_counter()
         name = self._folder / f"generation-{next(self._numbers)}"
-        duck = sources.open_engine()
+        big = self.layout.profiles.is_file() and self.layout.profiles.stat().st_size > sources.IN_MEMORY_BYTES
+        duck = sources.open_engine(name.with_suffix(".duckdb") if big else None)
         try:
             report = sources.load(duck, self.layout, self.banking)
             loaded = time.perf_counter()

@@ -1,8 +1,8 @@
 """The embedded engine: DuckDB reads a data folder's sources where they lie and joins them into the directory.
 
 Like Apache Drill in the original demo, DuckDB queries JSON documents without a declared schema. Profile and
-survey documents are read once per load into in-memory tables (a look-up must not rescan a file of a million
-lines); the banking Parquet tables stay files behind views, so every look-up sees their current contents.
+survey documents are read once per load into tables (a look-up must not rescan a file of a million lines),
+kept in memory unless the profiles outgrow :data:`IN_MEMORY_BYTES`; the banking Parquet tables stay files behind views, so every look-up sees their current contents.
 
 A JSON line that does not parse, is not an object, or lacks its integer key is skipped, counted per file and
 logged with its line number: one bad line never stops a load, and the counts show up in the directory's
@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 LOGGED_PER_FILE = 20  # malformed lines listed in the log per file; the count covers them all
 BATCH_ROWS = 100_000
+IN_MEMORY_BYTES = 1 << 30  # larger profile files are loaded into a DuckDB file instead of memory
 
 
 class SourceMissing(config.ConfigError):
@@ -49,9 +50,9 @@ def _fold_array(values: pa.Array) -> pa.Array:
     return pa.array([None if v is None else fold(v) for v in values.to_pylist()], pa.string())
 
 
-def open_engine() -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB database with fold() registered for SQL (it spills to disk past its memory limit)."""
-    duck = duckdb.connect()
+def open_engine(path: Path | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB database (in memory, or in the file ``path``) with fold() registered for SQL."""
+    duck = duckdb.connect(path or ":memory:")
     varchar = duckdb.sqltype("VARCHAR")
     duck.create_function("fold", _fold_array, [varchar], varchar, type="arrow", null_handling="special")
     return duck

@@ -14,7 +14,7 @@ class BehindTheScenes(Viewer):
     """What the screen is built from, for the curious and for whoever is on call."""
 
     store = param.ClassSelector(class_=CustomerStore)
-    refresh_ms = param.Integer(default=2000, doc="how often stream health is refreshed")
+    refresh_ms = param.Integer(default=5000, doc="how often stream health is refreshed")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -46,12 +46,14 @@ class BehindTheScenes(Viewer):
         )
         dropped = stream.get("dropped", {}) or {}
         dropped_text = ", ".join(f"{escape(k)} {v:,}" for k, v in dropped.items() if v) or "none"
-        self.health.object = f"""<ul class='c360-health'>
+        html = f"""<ul class='c360-health'>
 <li>data: {escape(directory.get("customers", "?"))} customers · banking {escape(directory.get("banking", "?"))}
 · refreshed {escape(directory.get("refreshed_at", "?"))}</li>
 <li>stream: {escape(stream.get("source", "?"))} · {escape(stream.get("state", "?"))}
 · {stream.get("messages_per_s", 0):,.0f} msg/s · lag {escape(stream.get("lag", "?"))} · dropped {dropped_text}</li>
 <li>{model_line}</li></ul>"""
+        if html != self.health.object:
+            self.health.object = html
 
     def __panel__(self):
         return pn.Column("### Behind the scenes", self.sql, self.health, sizing_mode="stretch_width")

@@ -79,15 +79,15 @@ def _forget(stream: hv.streams.Pipe | hv.streams.Buffer, empty: pd.DataFrame) ->
 class LiveClicks(LiveView):
     """Clicks per second on the whole website: the rate right now, a live line of it, and by product.
 
-    The session pulls every ``period`` (250 ms) and shows the current rate at once; the line takes the
-    pulled rows every ``plot_period`` (1 s), because a HoloViews update costs the server 15–20 ms of
+    The session pulls every ``period`` (1 s) and shows the current rate at once; the line takes the
+    pulled rows every ``plot_period`` (3 s), because a HoloViews update costs the server 15–20 ms of
     CPU (measured here) against about 1 ms for the HTML parts. The per-product breakdown is HTML bars for
     the same reason (twelve lines or a Bars plot cost 15–40 ms an update).
     """
 
-    period = param.Integer(default=250, bounds=(100, None), constant=True)
+    period = param.Integer(default=1000, bounds=(100, None), constant=True)
     plot_period = param.Integer(
-        default=1000, bounds=(100, None), constant=True, doc="milliseconds between plot updates"
+        default=3000, bounds=(100, None), constant=True, doc="milliseconds between plot updates"
     )
 
     def __init__(self, **params):
@@ -182,7 +182,7 @@ class CustomerActivity(LiveView):
     store = param.ClassSelector(
         class_=param.Parameterized, constant=True, doc="the session's CustomerStore (needs customer_id)"
     )
-    period = param.Integer(default=500, bounds=(100, None), constant=True)
+    period = param.Integer(default=2000, bounds=(100, None), constant=True)
     limit = param.Integer(default=50, bounds=(1, None), doc="latest clicks shown on the timeline")
 
     def __init__(self, **params):
@@ -318,6 +318,8 @@ def _interest_html(interest: dict[str, int]) -> str:
 
 class StreamHealth(LiveView):
     """Where the clicks come from and how the stream is doing: state, lag, messages/s, drops by reason."""
+
+    period = param.Integer(default=5000, bounds=(100, None), constant=True)
 
     def __init__(self, **params):
         super().__init__(**params)

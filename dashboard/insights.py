@@ -63,7 +63,7 @@ class InsightsView(Viewer):
     """Predictions for the selected customer; offers re-rank as they browse."""
 
     store = param.ClassSelector(class_=CustomerStore)
-    refresh_ms = param.Integer(default=3000, doc="how often live browsing re-ranks the offers")
+    refresh_ms = param.Integer(default=5000, doc="how often live browsing re-ranks the offers")
 
     def __init__(self, **params):
         super().__init__(**params)
