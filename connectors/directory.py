@@ -236,6 +236,7 @@ class Directory:
                     raise UnknownCustomer(f"no customer with id {customer_id}")
                 profile = orjson.loads(rows[0][0])
                 surveys = cursor.sql(queries.CUSTOMER_SURVEYS, params=[customer_id]).df()
+                surveys["needs"] = surveys["needs"].map(lambda needs: [] if needs is None else list(needs))
                 shown.append(
                     _show("DuckDB: survey answers (surveys/*.json)", queries.CUSTOMER_SURVEYS, (customer_id,))
                 )
