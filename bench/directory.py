@@ -18,7 +18,6 @@ LIMIT one page, with ``count(*) OVER ()`` for the total.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sqlite3
 import string
@@ -30,6 +29,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from bench import report
 from connectors import queries
 from connectors.config import Settings
 from connectors.directory import Directory, fold
@@ -226,11 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=360, help="seed of the data set and the query mix")
     args = parser.parse_args(argv)
     result = run(args)
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for key, value in result.items():
-            print(f"{key:>26}: {value}")
+    report(result, args.json)
     return 0
 
 

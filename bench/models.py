@@ -23,6 +23,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
+from bench import report
 from connectors.products import PRODUCTS
 from connectors.sample import Layout, generate
 from models.insights import Insights
@@ -123,11 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline-samples", type=int, default=20, help="customers scored from scratch")
     args = parser.parse_args(argv)
     result = run(args)
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for key, value in result.items():
-            print(f"{key:>24}: {value}")
+    report(result, args.json)
     return 0
 
 

@@ -12,7 +12,6 @@ The naive baseline, measured in the same run, is the same screen built without t
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from playwright.sync_api import sync_playwright
 from tornado.ioloop import IOLoop
 
 import dashboard.app  # noqa: F401 - registers the Bokeh models of our views, which the clients must resolve
+from bench import report
 from connectors.sample import Layout, generate
 from models.train import train
 from tests.servers import CHROMIUM_ARGS, DEEP_TEXT, answers, find_chromium, free_port, wait_until
@@ -267,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     data_dir = args.data_dir or Path(f"/tmp/c360-bench-{args.customers}")
     result = run(args.sessions, args.customers, data_dir, args.probes, args.settle)
-    print(json.dumps(result) if args.json else json.dumps(result, indent=2))
+    report(result, args.json)
     return 0
 
 

@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 from confluent_kafka import Consumer, TopicPartition
 
+from bench import report
 from connectors import config
 from connectors.clicks_pipeline import BUCKET_MS
 from connectors.clickstream import ClickStream
@@ -326,11 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, help="use this data set instead of generating one")
     args = parser.parse_args(argv)
     result = run(args)
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for key, value in result.items():
-            print(f"{key:>26}: {value}")
+    report(result, args.json)
     return 0
 
 
