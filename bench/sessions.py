@@ -69,9 +69,14 @@ def _serve(command: list[str], port: int) -> subprocess.Popen:
 
 
 def _stop(process: subprocess.Popen) -> None:
+    """SIGTERM, and SIGKILL when an overloaded server does not stop within 30 s."""
     if process.poll() is None:
         os.killpg(process.pid, 15)
-        process.wait(timeout=30)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, 9)
+            process.wait(timeout=30)
 
 
 def _prepare(data_dir: Path, customers: int) -> Path:
