@@ -29,6 +29,8 @@ from dashboard.watchdog import ConnectionWatchdog
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 TITLE = "Customer 360"
+# Templates get no busy spinner: Panel updates every session's spinner on every periodic callback of any
+# session, which made the cost of live views grow with the square of the number of open sessions.
 
 pn.extension(
     "tabulator",
@@ -39,7 +41,7 @@ pn.extension(
 
 def problem_page(message: str) -> pn.template.BootstrapTemplate:
     """A page that says what is wrong and how to fix it, instead of a stack trace."""
-    page = pn.template.BootstrapTemplate(title=TITLE)
+    page = pn.template.BootstrapTemplate(title=TITLE, busy_indicator=None)
     page.main.append(pn.pane.Alert(message, alert_type="warning"))
     return page
 
@@ -68,7 +70,9 @@ def create_app(settings: Settings | None = None) -> pn.template.BootstrapTemplat
     if problem is not None:
         return problem
     store = create_store(settings)
-    page = pn.template.BootstrapTemplate(title=TITLE, header_background="#0b3d91", sidebar_width=0)
+    page = pn.template.BootstrapTemplate(
+        title=TITLE, header_background="#0b3d91", sidebar_width=0, busy_indicator=None
+    )
     directory = DirectoryView(store=store)
     middle = pn.Column(
         InsightsView(store=store),
@@ -112,6 +116,7 @@ def create_kiosk(
         title=f"{TITLE} · live",
         theme="dark" if dark else "default",
         header_background="#0b3d91",
+        busy_indicator=None,
         sidebar_width=0,
     )
     if note:
