@@ -250,10 +250,10 @@ class MariaDBServer:
         self.close()
 
 
-def answers(url: str, needle: bytes = b"") -> bool:
+def answers(url: str, needle: bytes = b"", timeout: float = 5) -> bool:
     """Whether ``url`` answers 200 (and its body holds ``needle``): for polling a server that is starting."""
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
             return response.status == 200 and needle in response.read()
     except OSError:
         return False
