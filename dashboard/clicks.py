@@ -44,9 +44,14 @@ class LiveView(pn.viewable.Viewer):
     def _start_pulling(self) -> None:
         """Pull now and then every ``period``; stop when the session is destroyed."""
         self.refresh()
-        self._callback = pn.state.add_periodic_callback(self.refresh, period=self.period)
+        self._callback = pn.state.add_periodic_callback(self._pull, period=self.period)
         if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
             pn.state.on_session_destroyed(self._session_destroyed)
+
+    def _pull(self) -> None:
+        """The periodic callback: a pull already queued when the view closed must not refill it."""
+        if self.running:
+            self.refresh()
 
     @property
     def running(self) -> bool:
