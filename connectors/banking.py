@@ -31,6 +31,8 @@ HOLDINGS = pa.schema(
         ("product", pa.string()),
         ("opened_date", pa.date32()),
         ("balance", pa.float64()),
+        ("status", pa.string()),  # open or closed
+        ("closed_date", pa.date32()),  # null while open
     ]
 )
 TRANSACTIONS = pa.schema(

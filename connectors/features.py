@@ -4,16 +4,23 @@ Models learn from these frames and never open the files themselves, so the sourc
 frame of :class:`Features` has one row per CRM customer, in the same order (by id): a customer missing from a
 source gets zeros there, never a missing row, so models can be fitted and scored column by column. The hidden
 ground truth (``truth/``) is never read here: evaluation reads it on its own.
+
+Former customers are part of the bank's own records: a customer whose accounts are all closed left on the day
+the last one closed (``closed_on``). Everything about a customer is observed up to ``observed_until``, the day
+they left or, for everyone else, as_of: their age and tenure then, the products they held then, and the
+spending, clicks and survey answers of the windows ending then. That is what churn is learnt from: what
+former customers looked like when they left, against what the others look like today.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from connectors.products import NEEDS, PRODUCTS
 from connectors.sample import Layout
@@ -33,8 +40,9 @@ class Features:
     """Everything the models learn from, one row per customer in every frame, aligned by position."""
 
     as_of: date
-    profile: pd.DataFrame  # customer_id, age, tenure_years, history_days, gender, state, has_web
-    holdings: pd.DataFrame  # one 0/1 column per product, in PRODUCTS order
+    profile: pd.DataFrame  # customer_id, closed_on, observed_until, age, tenure_years, history_days,
+    # gender, state, has_web
+    holdings: pd.DataFrame  # one 0/1 column per product held at observed_until, in PRODUCTS order
     spending: (
         pd.DataFrame
     )  # transactions, spend, position (trend: mean 0.5 = steady), monthly_spend, tx_per_month
@@ -46,6 +54,11 @@ class Features:
     @property
     def customer_ids(self) -> np.ndarray:
         return self.profile["customer_id"].to_numpy()
+
+    @property
+    def former(self) -> np.ndarray:
+        """Which customers have left (every account closed): the outcome churn is learnt from."""
+        return self.profile["closed_on"].notna().to_numpy()
 
 
 def read_as_of(layout: Layout) -> date:
@@ -63,6 +76,12 @@ def load(layout: Layout) -> Features:
     for path in (layout.profiles, layout.accounts, layout.transactions, layout.clicks):
         if not path.is_file():
             raise SourcesMissing(f"{path} is missing: regenerate with `python -m connectors.sample --force`")
+    missing = {"status", "closed_date"} - set(pq.read_schema(layout.accounts).names)
+    if missing:
+        raise SourcesMissing(
+            f"{layout.accounts} lacks {', '.join(sorted(missing))} (an older data set): regenerate with "
+            "`python -m connectors.sample --force`"
+        )
     con = duckdb.connect()
     try:
         con.execute("SET preserve_insertion_order = false")
@@ -70,16 +89,16 @@ def load(layout: Layout) -> Features:
         _create_customers(con, layout, as_of)
         profile = _frame(
             con, "SELECT * EXCLUDE (web_user_id, first_visit) FROM customers ORDER BY customer_id"
-        )
+        ).astype({"closed_on": "datetime64[s]", "observed_until": "datetime64[s]"})
         responses = _responses(con, layout)
-        spending, categories = _spending(con, layout, as_of)
+        spending, categories = _spending(con, layout)
         return Features(
             as_of=as_of,
             profile=profile,
             holdings=_holdings(con, layout),
             spending=spending,
             categories=categories,
-            clicks=_clicks(con, layout, as_of),
+            clicks=_clicks(con, layout),
             surveys=_surveys(profile["customer_id"], responses),
             responses=responses,
         )
@@ -92,47 +111,66 @@ def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None)
 
 
 def _create_customers(con: duckdb.DuckDBPyConnection, layout: Layout, as_of: date) -> None:
+    """One row per CRM profile, measured up to the day the customer left (every account closed) or as_of."""
     con.execute(
         """
         CREATE TEMP TABLE customers AS
+        WITH closures AS (
+            SELECT customer_id, max(closed_date)::DATE AS closed_on
+            FROM read_parquet($accounts)
+            GROUP BY customer_id
+            HAVING bool_and(status::VARCHAR = 'closed')),
+        profiles AS (
+            SELECT p.*, c.closed_on, coalesce(c.closed_on, $as_of::DATE) AS observed_until
+            FROM read_json($path, format = 'newline_delimited', columns = {
+                id: 'BIGINT', gender: 'VARCHAR', birth_date: 'DATE', first_visit: 'DATE',
+                web_user_id: 'BIGINT', address: 'STRUCT(state VARCHAR)'}) p
+            LEFT JOIN closures c ON c.customer_id = p.id)
         SELECT id AS customer_id,
-               date_diff('day', birth_date, $as_of) / 365.25 AS age,
-               greatest(date_diff('day', first_visit, $as_of), 0) / 365.25 AS tenure_years,
-               least($history, greatest(date_diff('day', first_visit, $as_of), 1)) AS history_days,
+               closed_on,
+               observed_until,
+               date_diff('day', birth_date, observed_until) / 365.25 AS age,
+               greatest(date_diff('day', first_visit, observed_until), 0) / 365.25 AS tenure_years,
+               least($history, greatest(date_diff('day', first_visit, observed_until), 1)) AS history_days,
                coalesce(gender, 'UNKNOWN') AS gender,
                coalesce(address.state, '') AS state,
                web_user_id IS NOT NULL AS has_web,
                web_user_id,
                first_visit
-        FROM read_json($path, format = 'newline_delimited', columns = {
-            id: 'BIGINT', gender: 'VARCHAR', birth_date: 'DATE', first_visit: 'DATE',
-            web_user_id: 'BIGINT', address: 'STRUCT(state VARCHAR)'})
+        FROM profiles
         """,
-        {"path": str(layout.profiles), "as_of": as_of, "history": HISTORY_DAYS},
+        {
+            "path": str(layout.profiles),
+            "accounts": str(layout.accounts),
+            "as_of": as_of,
+            "history": HISTORY_DAYS,
+        },
     )
 
 
 def _holdings(con: duckdb.DuckDBPyConnection, layout: Layout) -> pd.DataFrame:
+    """Products held when the customer was observed: open accounts, and those closed on or after that day
+    (a former customer's, closed the day they left)."""
     columns = ", ".join(f"coalesce(bool_or(a.product = '{p}'), false)::TINYINT AS \"{p}\"" for p in PRODUCTS)
     return _frame(
         con,
         f"""
         SELECT c.customer_id, {columns}
         FROM customers c
-        LEFT JOIN (SELECT customer_id, product::VARCHAR AS product FROM read_parquet($path)
-                   WHERE coalesce(status::VARCHAR, 'open') = 'open') a USING (customer_id)
+        LEFT JOIN (SELECT customer_id, product::VARCHAR AS product, closed_date::DATE AS closed_date
+                   FROM read_parquet($path)) a
+          ON a.customer_id = c.customer_id
+         AND (a.closed_date IS NULL OR a.closed_date >= c.observed_until)
         GROUP BY c.customer_id ORDER BY c.customer_id
         """,
         {"path": str(layout.accounts)},
     ).drop(columns="customer_id")
 
 
-def _spending(
-    con: duckdb.DuckDBPyConnection, layout: Layout, as_of: date
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _spending(con: duckdb.DuckDBPyConnection, layout: Layout) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Card spending of each customer's window, and its share per category, in one pass over the table.
 
-    A transaction's ``position`` runs from 0 at the start of the window to 1 at as_of.
+    A transaction's ``position`` runs from 0 at the start of the window to 1 at observed_until.
     """
     shares = ", ".join(
         f"coalesce(sum(tx.amount) FILTER (WHERE tx.category = $c{i}) / sum(tx.amount), 0) AS c{i}"
@@ -143,9 +181,11 @@ def _spending(
         f"""
         WITH tx AS (
             SELECT t.customer_id, t.amount, t.category::VARCHAR AS category,
-                   (c.history_days - date_diff('day', t.date::DATE, $as_of) + 0.5) / c.history_days AS position
+                   (c.history_days - date_diff('day', t.date::DATE, c.observed_until) + 0.5)
+                       / c.history_days AS position
             FROM read_parquet($path) t JOIN customers c USING (customer_id)
-            WHERE t.amount > 0 AND date_diff('day', t.date::DATE, $as_of) BETWEEN 1 AND c.history_days)
+            WHERE t.amount > 0
+              AND date_diff('day', t.date::DATE, c.observed_until) BETWEEN 1 AND c.history_days)
         SELECT c.customer_id, c.history_days,
                count(tx.amount) AS transactions,
                coalesce(sum(tx.amount), 0) AS spend,
@@ -154,8 +194,7 @@ def _spending(
         FROM customers c LEFT JOIN tx USING (customer_id)
         GROUP BY c.customer_id, c.history_days ORDER BY c.customer_id
         """,
-        {"path": str(layout.transactions), "as_of": as_of}
-        | {f"c{i}": name for i, name in enumerate(CATEGORY_NAMES)},
+        {"path": str(layout.transactions)} | {f"c{i}": name for i, name in enumerate(CATEGORY_NAMES)},
     )
     categories = frame[[f"c{i}" for i in range(len(CATEGORY_NAMES))]].set_axis(list(CATEGORY_NAMES), axis=1)
     spending = frame[["transactions", "spend", "position"]].copy()
@@ -165,25 +204,27 @@ def _spending(
     return spending, categories
 
 
-def _clicks(con: duckdb.DuckDBPyConnection, layout: Layout, as_of: date) -> pd.DataFrame:
+def _clicks(con: duckdb.DuckDBPyConnection, layout: Layout) -> pd.DataFrame:
+    """Clicks of the 30 days before each customer's observed_until, per product and on leaving pages."""
     per_product = ", ".join(f"count(k.product) FILTER (WHERE k.product = '{p}') AS \"{p}\"" for p in PRODUCTS)
     leaving = "|".join(LEAVING_PAGES)
-    since = pd.Timestamp(as_of - timedelta(days=CLICK_DAYS))
     return _frame(
         con,
         f"""
         WITH k AS (
-            SELECT user_id, product, url FROM read_json($path, format = 'newline_delimited',
-                columns = {{user_id: 'BIGINT', datetime: 'TIMESTAMP', product: 'VARCHAR', url: 'VARCHAR'}})
-            WHERE datetime >= $since)
+            SELECT user_id, datetime, product, url FROM read_json($path, format = 'newline_delimited',
+                columns = {{user_id: 'BIGINT', datetime: 'TIMESTAMP', product: 'VARCHAR', url: 'VARCHAR'}}))
         SELECT c.customer_id,
                count(k.user_id) AS clicks,
                count(k.user_id) FILTER (WHERE regexp_matches(k.url, '/({leaving})/?$')) AS leaving,
                {per_product}
-        FROM customers c LEFT JOIN k ON k.user_id = c.web_user_id
+        FROM customers c LEFT JOIN k
+          ON k.user_id = c.web_user_id
+         AND k.datetime >= c.observed_until - INTERVAL {CLICK_DAYS} DAY
+         AND k.datetime < c.observed_until + INTERVAL 1 DAY
         GROUP BY c.customer_id ORDER BY c.customer_id
         """,
-        {"path": str(layout.clicks), "since": since},
+        {"path": str(layout.clicks)},
     ).drop(columns="customer_id")
 
 
@@ -200,7 +241,8 @@ def _responses(con: duckdb.DuckDBPyConnection, layout: Layout) -> pd.DataFrame:
         FROM read_json($files, format = 'newline_delimited', columns = {
             customer_id: 'BIGINT', submitted: 'TIMESTAMP', rating: 'INTEGER', comment: 'VARCHAR',
             needs: 'VARCHAR[]'}) r
-        SEMI JOIN customers c USING (customer_id)
+        JOIN customers c USING (customer_id)
+        WHERE r.submitted < c.observed_until + INTERVAL 1 DAY
         ORDER BY r.customer_id, r.submitted
         """,
         {"files": files},

@@ -62,13 +62,14 @@ def _opened(path: Path, table: str) -> pq.ParquetFile:
     return parquet
 
 
-def _for_csv(batch: pa.RecordBatch, path: Path) -> pa.Table:
-    """Plain columns MySQL reads back exactly (dates as YYYY-MM-DD, categories as text), none missing."""
+def _for_csv(batch: pa.RecordBatch, path: Path, nullable: tuple[str, ...]) -> pa.Table:
+    """Plain columns MySQL reads back exactly (dates as YYYY-MM-DD, categories as text), none missing but
+    in the ``nullable`` columns."""
     arrays = []
     for name in batch.schema.names:
         column = batch.column(name)
-        if column.null_count:
-            raise LoadError(f"{path}: column {name} has missing values; the banking tables allow none")
+        if column.null_count and name not in nullable:
+            raise LoadError(f"{path}: column {name} has missing values; the banking tables allow none there")
         if pa.types.is_dictionary(column.type):
             column = column.cast(pa.string())
         elif pa.types.is_timestamp(column.type):
@@ -77,11 +78,18 @@ def _for_csv(batch: pa.RecordBatch, path: Path) -> pa.Table:
     return pa.Table.from_arrays(arrays, names=batch.schema.names)
 
 
-def _load_file(cursor, name: str, table: pa.Table, folder: Path) -> bool:
-    """Send rows as a CSV file through LOAD DATA LOCAL INFILE; False when the server refuses local files."""
+def _load_file(cursor, name: str, table: pa.Table, folder: Path, nullable: tuple[str, ...]) -> bool:
+    """Send rows as a CSV file through LOAD DATA LOCAL INFILE; False when the server refuses local files.
+
+    A missing value is an empty field in the CSV, read into a variable and stored as NULL.
+    """
     path = folder / f"{name}.csv"
     pa_csv.write_csv(table, path)
-    statement = queries.MYSQL_LOAD_FILE.format(name=name, columns=", ".join(table.column_names))
+    columns = ", ".join(f"@{c}" if c in nullable else c for c in table.column_names)
+    nulls = ", ".join(f"{c} = NULLIF(@{c}, '')" for c in table.column_names if c in nullable)
+    statement = queries.MYSQL_LOAD_FILE.format(
+        name=name, columns=columns, nulls=f"SET {nulls}" if nulls else ""
+    )
     try:
         cursor.execute(statement, (str(path),))
     except pymysql.err.MySQLError as error:
@@ -124,9 +132,10 @@ def load(target: MySQLTarget, layout: Layout, progress: bool = True) -> dict[str
                 cursor.execute(f"DROP TABLE IF EXISTS {loading}")
                 cursor.execute(queries.MYSQL_TABLES[table].format(name=loading))
                 for batch in parquet.iter_batches(CHUNK_ROWS, columns=list(queries.MYSQL_COLUMNS[table])):
-                    rows = _for_csv(batch, paths[table])
+                    nullable = queries.MYSQL_NULLABLE[table]
+                    rows = _for_csv(batch, paths[table], nullable)
                     if local_infile:
-                        local_infile = _load_file(cursor, loading, rows, Path(folder))
+                        local_infile = _load_file(cursor, loading, rows, Path(folder), nullable)
                     if not local_infile:
                         _insert(cursor, loading, rows)
                     bar.update(rows.num_rows)

@@ -152,7 +152,7 @@ ORDER BY submitted
 
 # Banking: the same statements run in DuckDB (over Parquet, ``?``) and MySQL (indexed, ``%s``).
 CUSTOMER_HOLDINGS = """
-SELECT account_id, product, opened_date, balance
+SELECT account_id, product, opened_date, balance, status, closed_date
 FROM accounts
 WHERE customer_id = {param}
 ORDER BY opened_date, account_id
@@ -184,6 +184,7 @@ CREATE TABLE {name} (
     opened_date DATE          NOT NULL,
     balance     DECIMAL(15,2) NOT NULL,
     status      VARCHAR(16)   NOT NULL,
+    closed_date DATE          NULL,
     PRIMARY KEY (account_id)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4""",
     "transactions": """
@@ -199,9 +200,12 @@ CREATE TABLE {name} (
 }
 
 MYSQL_COLUMNS = {
-    "accounts": ("account_id", "customer_id", "product", "opened_date", "balance", "status"),
+    "accounts": ("account_id", "customer_id", "product", "opened_date", "balance", "status", "closed_date"),
     "transactions": ("transaction_id", "customer_id", "date", "payee", "category", "amount"),
 }
+
+# Columns that may be empty (an open account has no closed_date): NULL in MySQL, an empty field in the CSV.
+MYSQL_NULLABLE = {"accounts": ("closed_date",), "transactions": ()}
 
 # Added after the rows are in: InnoDB builds a secondary index faster by sorting than row by row.
 MYSQL_INDEXES = {
@@ -216,7 +220,7 @@ FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '"' ESCAPED BY ''
 LINES TERMINATED BY '\\n'
 IGNORE 1 LINES
 ({columns})
-"""
+{nulls}"""
 
 MYSQL_INSERT = "INSERT INTO {name} ({columns}) VALUES ({placeholders})"
 

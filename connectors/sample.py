@@ -5,7 +5,7 @@
 The folder it writes (``C360_DATA_DIR``) holds
 
     crm/profiles.jsonl            CRM profiles as JSON documents (a document store's export)
-    banking/accounts.parquet      core-banking holdings, loadable into MySQL (python -m connectors.mysql_load)
+    banking/accounts.parquet      core-banking accounts, open and closed, loadable into MySQL (connectors.mysql_load)
     banking/transactions.parquet  card transactions, months of history per customer
     surveys/responses-YYYY-MM.json survey answers, newline-delimited JSON, one file a month
     clicks/clickstream.jsonl      website clicks in the original demo's message format
@@ -40,7 +40,7 @@ from tqdm import tqdm
 
 from connectors import config, synth
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: former customers, whose accounts are closed (status, closed_date)
 DEFAULT_AS_OF = date(2026, 11, 1)
 MAX_CUSTOMERS = 100_000_000
 CHUNK_SIZE = 200_000
@@ -228,6 +228,7 @@ def _generate_into(out: Layout, customers: int, seed: int, as_of: date, progress
     )
     surveys: list[dict] = []
     clicks: list[pd.DataFrame] = []
+    former: list[np.ndarray] = []
     bar = tqdm(total=customers, unit=" customers", desc="Generating", disable=not progress, unit_scale=True)
     with out.profiles.open("wb") as profiles:
         for count, chunk in _chunks(customers, seed, as_of):
@@ -241,6 +242,7 @@ def _generate_into(out: Layout, customers: int, seed: int, as_of: date, progress
             truth.write(chunk.truth)
             surveys.extend(chunk.surveys)
             clicks.append(chunk.clicks)
+            former.append(chunk.truth.loc[chunk.truth["former"], "customer_id"].to_numpy())
             bar.update(count)
     bar.set_description("Writing clicks and surveys")
     for sink in (accounts, transactions, truth):
@@ -265,19 +267,20 @@ def _generate_into(out: Layout, customers: int, seed: int, as_of: date, progress
             "clicks": click_rows,
             "photos": PHOTO_COUNT,
         },
-        "featured_customers": _featured(out.profiles, web_users),
+        "featured_customers": _featured(out.profiles, web_users, set(np.concatenate(former).tolist())),
     }
     out.manifest.write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n")
     return manifest
 
 
-def _featured(profiles: Path, web_users: set[int]) -> list[int]:
-    """The first customers who browse the website: the kiosk and the demo start with them."""
+def _featured(profiles: Path, web_users: set[int], former: set[int]) -> list[int]:
+    """The first customers who browse the website and are still customers: the kiosk and the demo start
+    with them."""
     featured = []
     with profiles.open("rb") as lines:
         for line in lines:
             doc = orjson.loads(line)
-            if doc.get("web_user_id") in web_users:
+            if doc.get("web_user_id") in web_users and doc["id"] not in former:
                 featured.append(doc["id"])
                 if len(featured) == FEATURED:
                     break
@@ -303,17 +306,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--as-of", type=date.fromisoformat, default=DEFAULT_AS_OF, help="the data's 'today'")
     parser.add_argument("--force", action="store_true", help="replace an existing data set")
-    parser.add_argument("--if-missing", action="store_true", help="do nothing when a data set already exists")
+    parser.add_argument(
+        "--if-missing",
+        action="store_true",
+        help="do nothing when a data set of the current format already exists (an older one is replaced)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     settings = config.load_or_exit(parser, args)
     customers = args.customers or settings.customers
-    if args.if_missing and Layout(settings.data_dir).exists():
-        print(f"Sample data already in {settings.data_dir}; not regenerated (use --force to replace it).")
-        return 0
+    existing = Layout(settings.data_dir)
+    replace_older = False
+    if args.if_missing and existing.exists():
+        found = existing.read_manifest().get("format")
+        if found == FORMAT_VERSION:
+            print(f"Sample data already in {settings.data_dir}; not regenerated (use --force to replace it).")
+            return 0
+        print(
+            f"Sample data in {settings.data_dir} is of format {found}; regenerating it as format {FORMAT_VERSION}."
+        )
+        replace_older = True
     try:
         manifest = generate(
-            settings.data_dir, customers, settings.seed, args.as_of, args.force, not args.quiet
+            settings.data_dir,
+            customers,
+            settings.seed,
+            args.as_of,
+            args.force or replace_older,
+            not args.quiet,
         )
     except SampleError as error:
         parser.exit(2, f"error: {error}\n")

@@ -6,6 +6,11 @@ dissatisfied customers spend less month after month, compare rates and visit acc
 answer surveys in sour words; interest in a product shows up as clicks before a purchase. The traits
 themselves are written only to the hidden ground truth, for evaluating models.
 
+The bank keeps its former customers on file: a year before "today" (``as_of``) every customer had a yearly
+probability of leaving, and those who left during the past year have every account closed on the day they
+left. Everything observed about a former customer (spending, clicks, survey answers, their age and tenure)
+ends on that day, so models can learn who leaves from the bank's own history, as a real bank would.
+
 Generation works chunk by chunk with one random stream per chunk, so any size fits in memory and the same
 seed always gives the same bytes.
 """
@@ -266,6 +271,8 @@ SHOPPING_PAGES = ("overview", "rates", "apply", "calculator", "faq")
 SERVICING_PAGES = ("statements", "payments", "settings")
 LEAVING_PAGES = ("close", "transfer-out", "compare-rates")
 SENTIMENTS = ("NEGATIVE", "NEUTRAL", "POSITIVE")
+ACCOUNT_STATUSES = ("open", "closed")
+EPOCH = datetime(1970, 1, 1)
 OPTIONAL_FIELDS = ("middle_name", "preferred_contact", "employer", "annual_income", "marketing_opt_in")
 CLICK_DAYS = 30
 TRANSACTION_MONTHS = 12
@@ -412,7 +419,7 @@ def _draw_per_segment(rng: np.random.Generator, mix: np.ndarray, segment: np.nda
 
 
 def _days(d: date) -> int:
-    return (d - date(1970, 1, 1)).days
+    return (d - EPOCH.date()).days
 
 
 def _iso_dates(days: np.ndarray) -> np.ndarray:
@@ -440,6 +447,21 @@ def _linear_density_sample(rng: np.random.Generator, slope: np.ndarray) -> np.nd
     u = rng.random(len(slope))
     a = np.where(np.abs(slope) < 1e-6, 1e-6, slope)
     return (-(1 - a) + np.sqrt((1 - a) ** 2 + 4 * a * u)) / (2 * a)
+
+
+def _closures(
+    seed: np.random.SeedSequence, churn_probability: np.ndarray, n_products: np.ndarray, as_of_day: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Who left during the past year, and the day each customer was last observed (as_of for the others).
+
+    A year ago everyone was a customer with the same yearly churn probability as now; someone without an
+    account had no relationship to close. The draws come from a stream of their own, so every other draw of
+    the chunk stays as it was.
+    """
+    rng = np.random.default_rng(seed)
+    left = (rng.random(len(churn_probability)) < churn_probability) & (n_products > 0)
+    closed_day = as_of_day - rng.integers(1, 366, len(left))
+    return left, np.where(left, closed_day, as_of_day)
 
 
 def generate_chunk(
@@ -481,18 +503,16 @@ def generate_chunk(
     lo = np.array([s.age[0] for s in SEGMENTS])[segment]
     hi = np.array([s.age[1] for s in SEGMENTS])[segment]
     age_days = (lo + rng.random(n) * (hi - lo)) * 365.25
-    birth_day = as_of_day - age_days.astype(np.int64)
     max_tenure_days = np.maximum((age_days - 18 * 365.25), 30)
     tenure_days = np.minimum(
         rng.exponential(_segment_table("tenure_years")[segment] * 365.25), max_tenure_days
     )
     tenure_days = np.maximum(tenure_days, 3).astype(np.int64)
-    first_visit_day = as_of_day - tenure_days
 
     # --- holdings --------------------------------------------------------------------------------------
     probs = np.clip(ADOPTION[segment] * affinity[:, None], 0, 0.97)
     holds = rng.random((n, P)) < probs
-    opened_day = first_visit_day[:, None] + (rng.random((n, P)) * tenure_days[:, None]).astype(np.int64)
+    opened_after = (rng.random((n, P)) * tenure_days[:, None]).astype(np.int64)
     n_products = holds.sum(axis=1)
 
     # a product someone is about to buy: likely for their segment, not yet held
@@ -519,6 +539,16 @@ def generate_chunk(
     )
     churn_probability = _sigmoid(churn_logit)
     churned = rng.random(n) < churn_probability
+    former, observed_day = _closures(
+        np.random.SeedSequence([seed, chunk_index, 1]), churn_probability, n_products, as_of_day
+    )
+    if first_id == 1:  # she is still a customer: the call the screen opens with
+        former[0], observed_day[0] = False, as_of_day
+    churned = churned | former  # former customers left in the past year; the others may in the next
+    # Age, tenure and every history are measured up to the day a customer was last observed.
+    birth_day = observed_day - age_days.astype(np.int64)
+    first_visit_day = observed_day - tenure_days
+    opened_day = first_visit_day[:, None] + opened_after
     mood = _segment_table("mood")[segment] - 0.75 * dissatisfaction + rng.normal(0, 0.55, n)
     sentiment_idx = np.digitize(mood, [-0.6, 0.45])
 
@@ -538,7 +568,7 @@ def generate_chunk(
     spend_scale = per_tx / mean_category_amount[segment] * rng.lognormal(0, 0.3, n)
     owner = np.repeat(np.arange(n), n_tx)
     position = _linear_density_sample(rng, trend[owner])
-    tx_day = as_of_day - window_days[owner] + (position * window_days[owner]).astype(np.int64)
+    tx_day = observed_day[owner] - window_days[owner] + (position * window_days[owner]).astype(np.int64)
     category = _draw_per_segment(rng, CATEGORY_MIX, segment[owner])
     mean_amount = CATEGORY_MEANS[category] * spend_scale[owner]
     amount = np.round(rng.lognormal(np.log(mean_amount) - 0.18, 0.6), 2)
@@ -559,12 +589,15 @@ def generate_chunk(
     # --- lifetime value truth ---------------------------------------------------------------------------
     monthly_hazard = 1 - (1 - churn_probability) ** (1 / 12)
     expected_months = np.minimum(1 / np.maximum(monthly_hazard, 1e-6), 120)
+    expected_months = np.where(former, 0.0, expected_months)
     ltv = monthly_spend_now * expected_months
 
     # --- accounts -----------------------------------------------------------------------------------------
     cust_idx, prod_idx = np.nonzero(holds)
     balance_scale = np.array([3e3, 1.5e3, 6e3, 2.4e5, 2.2e4, 6e4, 3e4, 8e4, 1.2e3, 9e2, 4e3, 2.5e3])
     balances = np.round(rng.lognormal(np.log(balance_scale[prod_idx] * affinity[cust_idx]), 0.5), 2)
+    closed = former[cust_idx]
+    balances = np.where(closed, 0.0, balances)  # a closed account was paid out
     accounts = pd.DataFrame(
         {
             "account_id": ids[cust_idx] * 100 + prod_idx,
@@ -572,7 +605,10 @@ def generate_chunk(
             "product": pd.Categorical.from_codes(prod_idx, categories=PRODUCTS),
             "opened_date": opened_day[cust_idx, prod_idx].astype("datetime64[D]"),
             "balance": balances,
-            "status": pd.Categorical.from_codes(np.zeros(len(prod_idx), dtype=np.int8), categories=["open"]),
+            "status": pd.Categorical.from_codes(closed.astype(np.int8), categories=ACCOUNT_STATUSES),
+            "closed_date": np.where(
+                closed, observed_day[cust_idx].astype("datetime64[D]"), np.datetime64("NaT", "D")
+            ),
         }
     )
 
@@ -581,7 +617,7 @@ def generate_chunk(
     if first_id == 1:
         web[0] = True
     web_user_id = (ids * 48_271 + 11) % 2_147_483_647
-    clicks = _clicks(rng, n, web, web_user_id, segment, dissatisfaction, holds, interest, as_of)
+    clicks = _clicks(rng, n, web, web_user_id, segment, dissatisfaction, holds, interest, observed_day)
 
     # --- profiles -----------------------------------------------------------------------------------------
     profiles = _profile_lines(
@@ -600,7 +636,7 @@ def generate_chunk(
     )
 
     # --- surveys --------------------------------------------------------------------------------------------
-    surveys = _surveys(rng, ids, mood, sentiment_idx, interest, holds, as_of)
+    surveys = _surveys(rng, ids, mood, sentiment_idx, interest, holds, observed_day)
 
     truth = pd.DataFrame(
         {
@@ -610,6 +646,7 @@ def generate_chunk(
             "dissatisfaction": dissatisfaction,
             "churn_probability": churn_probability,
             "churned": churned,
+            "former": former,
             "sentiment": pd.Categorical.from_codes(sentiment_idx, categories=SENTIMENTS),
             "next_product": pd.Categorical.from_codes(interest, categories=PRODUCTS),
             "monthly_spend": monthly_spend_now,
@@ -647,9 +684,12 @@ def _clicks(
     dissatisfaction: np.ndarray,
     holds: np.ndarray,
     interest: np.ndarray,
-    as_of: date,
+    observed_day: np.ndarray,
 ) -> pd.DataFrame:
-    """Website clicks of the last 30 days as compact codes (see :func:`click_lines` for the message format)."""
+    """Website clicks of each customer's last 30 days as compact codes (see :func:`click_lines` for the format).
+
+    A former customer's last 30 days end on the day they left.
+    """
     leaving = _sigmoid(1.6 * dissatisfaction - 2.6)  # share of a visitor's clicks on leaving pages
     rate = _segment_table("web_activity")[segment] * np.exp(0.35 * np.maximum(dissatisfaction, 0))
     rate = rate * (1 + 1.5 * (interest >= 0))
@@ -677,8 +717,7 @@ def _clicks(
         n_shop + n_service + rng.integers(0, n_leave, m),
         np.where(servicing, n_shop + rng.integers(0, n_service, m), rng.integers(0, n_shop, m)),
     )
-    end = _days(as_of) * 86400
-    ts = end - (rng.random(m) * CLICK_DAYS * 86400).astype(np.int64)
+    ts = observed_day[owner] * 86400 - (rng.random(m) * CLICK_DAYS * 86400).astype(np.int64)
     os_p = np.array(list(OS_SHARE.values()))
     br_p = np.array(list(BROWSER_SHARE.values()))
     frame = pd.DataFrame(
@@ -818,9 +857,12 @@ def _surveys(
     sentiment_idx: np.ndarray,
     interest: np.ndarray,
     holds: np.ndarray,
-    as_of: date,
+    observed_day: np.ndarray,
 ) -> list[dict]:
-    """Survey answers of a minority of customers; the unhappy and the delighted answer a bit more often."""
+    """Survey answers of a minority of customers; the unhappy and the delighted answer a bit more often.
+
+    Answers come from the year before a customer was last observed (a former customer answers no more).
+    """
     n = len(ids)
     respond = rng.random(n) < 0.11 * (1 + 0.25 * np.abs(mood))
     respondents = np.nonzero(respond)[0]
@@ -851,8 +893,10 @@ def _surveys(
                 if need_names[extra] not in needs:
                     needs.append(need_names[extra])
             rating = int(np.clip(np.round(3 + 1.3 * mood[idx] + rng.normal(0, 0.6)), 1, 5))
-            when = datetime.combine(as_of, datetime.min.time()) - timedelta(
-                seconds=int(rng.integers(0, SURVEY_MONTHS * 30 * 86400))
+            when = (
+                EPOCH
+                + timedelta(days=int(observed_day[idx]))
+                - timedelta(seconds=int(rng.integers(0, SURVEY_MONTHS * 30 * 86400)))
             )
             row = {
                 "customer_id": int(ids[idx]),

@@ -16,7 +16,7 @@ import orjson
 
 from connectors.sample import Layout
 
-FORMAT = 1
+FORMAT = 2  # 2: closed_on per customer (former customers)
 CURRENT = "CURRENT"
 META = "meta.json"
 CUSTOMERS = "customers.parquet"

@@ -2,8 +2,10 @@
 
     python -m models.evaluate [--data-dir D] [--json]
 
-Only this module reads the truth's hidden traits (segment, true churn probability, sentiment, next product,
-lifetime value), and only for customers the models were not fitted on.
+Only this module reads the hidden ground truth (segment, true churn probability, whether a customer will
+leave in the next year, sentiment, next product, lifetime value), and only for held-out active customers:
+the models were not fitted on them, and the questions (will they leave, what will they buy) are about
+customers the bank still has. Former customers' outcomes are already in the bank's records.
 """
 
 from __future__ import annotations
@@ -38,7 +40,9 @@ def evaluate(data_dir: Path, folder: Path | None = None) -> dict:
         raise SourcesMissing(f"{layout.truth} is missing: evaluation needs the generated ground truth")
     meta = artifacts.read_meta(run)
     scores = pq.read_table(run / artifacts.CUSTOMERS).to_pandas()
-    scores = scores[scores["held_out"].to_numpy()].reset_index(drop=True)
+    held = scores["held_out"].to_numpy()
+    former = scores["closed_on"].notna().to_numpy()
+    scores = scores[held & ~former].reset_index(drop=True)
     truth = pq.read_table(layout.truth).to_pandas().set_index("customer_id").reindex(scores["customer_id"])
     churned = truth["churned"].to_numpy(dtype=bool)
     risk = scores["churn_risk"].to_numpy()
@@ -46,7 +50,8 @@ def evaluate(data_dir: Path, folder: Path | None = None) -> dict:
     counts = np.asarray([p["sentiment_counts"] for p in meta["personas"]], dtype=float)
     return {
         "customers": len(scores),
-        "trained_customers": meta["metrics"]["customers"] - len(scores),
+        "held_out_former_customers": int((held & former).sum()),
+        "trained_customers": meta["metrics"]["customers"] - meta["metrics"]["held_out_customers"],
         "model_version": meta["version"],
         "churn_auc": float(roc_auc_score(churned, risk)) if two_classes else None,
         "churn_oracle_auc": float(roc_auc_score(churned, truth["churn_probability"]))

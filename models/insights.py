@@ -6,11 +6,14 @@ browsing now, well under a millisecond. Nothing here trains, reads the sources o
 
 A customer id the artifacts do not know (added to the data after training) raises
 :class:`CustomerNotScored`, whose message says to retrain; every customer the artifacts know gets a complete
-answer, with "not enough history" and "inferred" spelled out instead of NaN.
+answer, with "not enough history" and "inferred" spelled out instead of NaN. A former customer (every
+account closed) has no churn probability and no future value: their answer says when they left, and the
+offers are win-back offers of the products they held.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -46,12 +49,13 @@ class ChurnFactor:
 
 @dataclass(frozen=True)
 class Churn:
-    probability: float  # of leaving within a year, calibrated
-    label: str  # Low, Medium or High
+    probability: float | None  # of leaving within a year, calibrated; None for a former customer
+    label: str  # Low, Medium or High; "Left" for a former customer
     baseline: (
         float  # log-odds of the average customer: baseline + all contributions = log-odds of probability
     )
-    factors: tuple[ChurnFactor, ...]  # every factor, largest effect first
+    factors: tuple[ChurnFactor, ...]  # every factor, largest effect first; none for a former customer
+    closed_on: date | None = None  # the day a former customer's last account closed
 
     @property
     def top_factors(self) -> tuple[ChurnFactor, ...]:
@@ -59,6 +63,8 @@ class Churn:
 
     @property
     def text(self) -> str:
+        if self.closed_on is not None:
+            return f"left on {self.closed_on.isoformat()}"
         return f"{self.probability:.0%} ({self.label})"
 
 
@@ -114,9 +120,14 @@ class CustomerInsights:
     churn: Churn
     sentiment: Sentiment
     persona: Persona
-    offers: tuple[nba.Offer, ...]  # up to three; empty when every eligible product is held
+    offers: tuple[nba.Offer, ...]  # up to three (win-back if former); none when all eligible are held
     ltv: LifetimeValue
     model_version: str
+
+    @property
+    def former(self) -> bool:
+        """The customer has left (every account closed on ``churn.closed_on``)."""
+        return self.churn.closed_on is not None
 
 
 class Insights:
@@ -132,6 +143,7 @@ class Insights:
         self._meta = meta
         self._columns = columns
         self._ids = columns["customer_id"]
+        self._active = np.isnat(columns["closed_on"])
         self._names = [p["name"] for p in meta["personas"]]
         self._holders = np.asarray(meta["adoption"]["holders"], dtype=np.int64)
         self._sizes = np.asarray(meta["adoption"]["customers"], dtype=np.int64)
@@ -181,15 +193,24 @@ class Insights:
         """
         row = self._row(customer_id)
         c = {name: values[row] for name, values in self._columns.items()}
-        history = {p: int(c[f"clicks_{p}"]) for p in PRODUCTS}
-        clicks, windows = nba.interest(history, recent_interest, interest_window)
         persona = int(c["persona"])
-        offers = nba.offers(
-            _bits(c["holds"]), float(c["age"]), self._adoption[persona], clicks, windows, _bits(c["needs"])
-        )
+        closed_on = _closed_on(c["closed_on"])
+        if closed_on is not None:
+            offers = nba.win_back(_bits(c["holds"]), float(c["age"]), self._adoption[persona], closed_on)
+        else:
+            history = {p: int(c[f"clicks_{p}"]) for p in PRODUCTS}
+            clicks, windows = nba.interest(history, recent_interest, interest_window)
+            offers = nba.offers(
+                _bits(c["holds"]),
+                float(c["age"]),
+                self._adoption[persona],
+                clicks,
+                windows,
+                _bits(c["needs"]),
+            )
         return CustomerInsights(
             customer_id=int(customer_id),
-            churn=self._churn(c),
+            churn=self._churn(c, closed_on),
             sentiment=self._sentiment(c, persona),
             persona=Persona(
                 persona,
@@ -200,11 +221,14 @@ class Insights:
                 float(c["runner_up_distance"]),
             ),
             offers=tuple(offers),
-            ltv=self._ltv(c),
+            ltv=self._ltv(c, closed_on),
             model_version=self.version,
         )
 
-    def _churn(self, c: dict) -> Churn:
+    def _churn(self, c: dict, closed_on: date | None) -> Churn:
+        baseline = float(self._meta["churn"]["baseline_log_odds"])
+        if closed_on is not None:
+            return Churn(None, "Left", baseline, (), closed_on)
         probability = float(c["churn_risk"])
         details = _factor_details(c)
         factors = sorted(
@@ -214,7 +238,6 @@ class Insights:
             ),
             key=lambda f: -abs(f.contribution),
         )
-        baseline = float(self._meta["churn"]["baseline_log_odds"])
         return Churn(probability, churn.risk_label(probability), baseline, tuple(factors))
 
     def _sentiment(self, c: dict, persona: int) -> Sentiment:
@@ -243,31 +266,36 @@ class Insights:
             dict(zip(sentiment.LABELS, (counts / n).tolist(), strict=True)),
         )
 
-    def _ltv(self, c: dict) -> LifetimeValue:
+    def _ltv(self, c: dict, closed_on: date | None) -> LifetimeValue:
         value = float(c["ltv"])
         months = float(c["expected_months"])
+        if closed_on is not None:
+            return LifetimeValue(None, None, 0.0, ltv.ASSUMPTIONS, f"none: left on {closed_on.isoformat()}")
         if math.isnan(value):
             note = ltv.not_enough_history(int(c["transactions"]), int(c["history_days"]))
             return LifetimeValue(None, None, months, ltv.ASSUMPTIONS, note)
         return LifetimeValue(value, float(c["monthly_rate"]), months, ltv.ASSUMPTIONS, "")
 
     def scores(self) -> pd.DataFrame:
-        """customer_id, churn_risk, persona, persona_name, ltv (NaN: not enough history) of every customer."""
+        """customer_id, churn_risk, persona, persona_name, ltv (NaN: not enough history) of every active
+        customer; former customers have no risk or value left to score."""
         if self._scores is None:
-            persona = self._columns["persona"].astype(np.int64)
+            active = self._active
+            persona = self._columns["persona"][active].astype(np.int64)
             self._scores = pd.DataFrame(
                 {
-                    "customer_id": self._ids,
-                    "churn_risk": self._columns["churn_risk"],
+                    "customer_id": self._ids[active],
+                    "churn_risk": self._columns["churn_risk"][active],
                     "persona": persona,
                     "persona_name": pd.Categorical.from_codes(persona, categories=self._names),
-                    "ltv": self._columns["ltv"],
+                    "ltv": self._columns["ltv"][active],
                 }
             )
         return self._scores.copy()
 
     def personas(self) -> pd.DataFrame:
-        """One row per persona: name, size, respondents and their sentiment shares, typical traits."""
+        """One row per persona, of active customers: name, size, respondents and their sentiment shares,
+        typical traits, mean churn risk."""
         counts = self._sentiment_counts
         respondents = counts.sum(axis=1)
         shares = counts / np.maximum(respondents, 1)[:, None]
@@ -282,7 +310,8 @@ class Insights:
                 "monthly_spend": [p["monthly_spend"] for p in self._meta["personas"]],
             }
         )
-        risk = pd.Series(self._columns["churn_risk"]).groupby(self._columns["persona"]).mean()
+        active = self._active
+        risk = pd.Series(self._columns["churn_risk"][active]).groupby(self._columns["persona"][active]).mean()
         frame["churn_risk"] = risk.reindex(frame["persona"]).to_numpy()
         return frame
 
@@ -296,12 +325,25 @@ class Insights:
         """The Spend Rate plot's data from a customer's transactions (columns date, amount).
 
         With ``customer_id`` the window is the one their lifetime value was computed over, so the rate
-        shown matches it.
+        shown matches it; a former customer's window ends the day they left, with nothing projected.
         """
-        history_days = (
-            int(self._columns["history_days"][self._row(customer_id)]) if customer_id is not None else None
+        if customer_id is None:
+            return ltv.spend_rate(transactions, self.as_of, None, self._trend_prior, horizon_months)
+        row = self._row(customer_id)
+        history_days = int(self._columns["history_days"][row])
+        closed_on = _closed_on(self._columns["closed_on"][row])
+        if closed_on is None:
+            return ltv.spend_rate(transactions, self.as_of, history_days, self._trend_prior, horizon_months)
+        rate = ltv.spend_rate(transactions, closed_on, history_days, self._trend_prior, horizon_months)
+        return dataclasses.replace(
+            rate,
+            projection=rate.projection.iloc[:0],
+            note=f"left on {closed_on.isoformat()}: nothing projected",
         )
-        return ltv.spend_rate(transactions, self.as_of, history_days, self._trend_prior, horizon_months)
+
+
+def _closed_on(value: np.datetime64) -> date | None:
+    return None if np.isnat(value) else value.astype("datetime64[D]").item()
 
 
 def _bits(mask: int) -> np.ndarray:

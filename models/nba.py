@@ -6,12 +6,16 @@ remaining doubt, and a need stated in a survey removes :data:`NEED_WEIGHT` of it
 holds or is not eligible for are never offered. The weights are stated assumptions, not fitted: the sources
 hold no record of which offers were taken, so there is nothing honest to fit them to; the evaluation
 measures how often the top three contain the product the customer was truly about to buy.
+
+A former customer is offered their products back instead (win-back): those they held when they left and may
+still have by age, the ones most common in their persona first.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 
 import numpy as np
 
@@ -33,7 +37,7 @@ MAX_AGE: dict[str, tuple[float, str]] = {
 class Offer:
     product: str
     label: str
-    score: float  # propensity, 0..1
+    score: float  # propensity, 0..1 (a win-back offer: the share of the persona holding the product)
     reason: str
 
 
@@ -87,6 +91,21 @@ def offers(
             PRODUCTS[i], LABELS[PRODUCTS[i]], float(scores[i]), _reason(i, clicks, windows, needs, adoption)
         )
         for i in chosen
+    ]
+
+
+def win_back(held: np.ndarray, age: float, adoption: np.ndarray, closed_on: date) -> list[Offer]:
+    """Win-back offers for a former customer: the products they held when they left (``held``)."""
+    candidates = held & eligible(np.array([age]))[0]
+    order = [i for i in rank(np.where(candidates, adoption, -1.0)[None, :])[0][:TOP] if candidates[i]]
+    return [
+        Offer(
+            PRODUCTS[i],
+            LABELS[PRODUCTS[i]],
+            float(adoption[i]),
+            f"win back: held one until {closed_on.isoformat()}; {adoption[i]:.0%} of their persona hold one",
+        )
+        for i in order
     ]
 
 

@@ -5,6 +5,13 @@
 Customers are split once, by a hash of their id, into held-out customers (20%, never used for fitting: the
 evaluation measures the models on them), a validation slice and a calibration slice (10% each) and the
 fitting rest. Every customer is then scored in one vectorised pass, so the dashboard only looks scores up.
+
+Churn is learnt from the bank's own records: former customers (every account closed, see
+:mod:`connectors.features`) as they were when they left, against active customers as they are today. The
+hidden ground truth (``truth/``) is never read here; it is for ``python -m models.evaluate`` only. The other
+models describe the bank's current customers, so they are fitted on active customers; only the text
+classifier of survey comments also reads former customers' answers, since how words go with a rating does
+not depend on whether the writer stayed.
 """
 
 from __future__ import annotations
@@ -57,22 +64,6 @@ def held_out(customer_ids: np.ndarray) -> np.ndarray:
     return split_point(customer_ids) < HELD_OUT
 
 
-def churn_outcomes(layout: Layout) -> pd.Series:
-    """Who left within a year (bool by customer id), for training customers only.
-
-    This is the outcome a bank learns churn from (its own history of closed relationships). The synthetic
-    data keeps it in ``truth/`` beside the hidden traits; only the ``churned`` column is read, and the
-    held-out customers' outcomes are dropped as soon as they are read.
-    """
-    if not layout.truth.is_file():
-        raise SourcesMissing(
-            f"{layout.truth} is missing: churn is learnt from past outcomes (column `churned`); "
-            "regenerate the data with `python -m connectors.sample --force`"
-        )
-    table = pq.read_table(layout.truth, columns=["customer_id", "churned"]).to_pandas()
-    return table[~held_out(table["customer_id"].to_numpy())].set_index("customer_id")["churned"]
-
-
 def _bitmask(flags: np.ndarray) -> np.ndarray:
     return (np.asarray(flags, dtype=np.int64) << np.arange(flags.shape[1])).sum(axis=1).astype(np.int16)
 
@@ -100,21 +91,31 @@ def train(layout: Layout, folder: Path | None = None, seed: int = SEED, progress
 
     features.read_as_of(layout)  # no data set: say how to create one before anything else
     fingerprint, code = artifacts.data_fingerprint(layout), artifacts.code_version()
-    outcomes = churn_outcomes(layout)
     data = features.load(layout)
     ids = data.customer_ids
     if len(ids) < MIN_CUSTOMERS:
         raise TrainingError(f"{len(ids)} customers are too few to learn from: {MIN_CUSTOMERS} at least")
+    former = data.former  # the churn outcome: left (every account closed) within the past year
+    active = ~former
     point = split_point(ids)
     test = point < HELD_OUT
     validation = (point >= VALIDATION[0]) & (point < VALIDATION[1])
     calibration = (point >= CALIBRATION[0]) & (point < CALIBRATION[1])
     fitting = point >= CALIBRATION[1]
+    fit_rows = fitting & (point < CALIBRATION[1] + MAX_FIT_ROWS / max(len(ids), 1))
+    train_rows = fit_rows | calibration
+    for rows in (fit_rows, calibration):
+        if former[rows].all() or not former[rows].any():
+            raise TrainingError(
+                f"{int(former[train_rows].sum())} former and {int(active[train_rows].sum())} active customers "
+                "to learn churn from: both are needed (a former customer has every account closed)"
+            )
+    learners = ~test & active
     step(STEPS[1])
 
     spending = data.spending
     prior = ltv.trend_prior_variance(
-        spending["position"].to_numpy()[~test], spending["transactions"].to_numpy()[~test]
+        spending["position"].to_numpy()[learners], spending["transactions"].to_numpy()[learners]
     )
     rate = ltv.rate_estimate(
         spending["transactions"].to_numpy(),
@@ -126,20 +127,20 @@ def train(layout: Layout, folder: Path | None = None, seed: int = SEED, progress
     step(STEPS[2])
 
     persona_inputs = personas.persona_matrix(data)
-    persona_model = personas.PersonaModel.fit(persona_inputs[~test], seed)
+    persona_model = personas.PersonaModel.fit(persona_inputs[learners], seed)
     assigned = persona_model.assign(persona_inputs)
-    persona_traits = personas.traits(persona_inputs, assigned.persona, persona_model.k)
+    persona_traits = personas.traits(persona_inputs[active], assigned.persona[active], persona_model.k)
     names = personas.name_personas(persona_traits)
     step(STEPS[3])
 
     respondent_probabilities, sentiment_record = _sentiment(data, validation | test, ids)
-    sentiment_counts = sentiment.persona_counts(assigned.persona, respondent_probabilities, persona_model.k)
+    sentiment_counts = sentiment.persona_counts(
+        assigned.persona[active], respondent_probabilities[active], persona_model.k
+    )
     step(STEPS[4])
 
-    outcome = outcomes.reindex(ids).fillna(False).to_numpy(dtype=bool)  # held-out rows: unused
+    outcome = former
     inputs = churn.churn_matrix(data, rate.trend)
-    fit_rows = fitting & (point < CALIBRATION[1] + MAX_FIT_ROWS / max(len(ids), 1))
-    train_rows = fit_rows | calibration
     model = churn.ChurnModel.fit(
         inputs[train_rows].reset_index(drop=True), outcome[train_rows], calibration[train_rows]
     )
@@ -147,12 +148,14 @@ def train(layout: Layout, folder: Path | None = None, seed: int = SEED, progress
     churn_risk = model.probability(inputs)
     step(STEPS[5])
 
-    value = ltv.lifetime_value(rate, churn_risk)
-    months = ltv.expected_months(churn_risk)
+    value = np.where(former, np.nan, ltv.lifetime_value(rate, churn_risk))  # nothing more from who left
+    months = np.where(former, 0.0, ltv.expected_months(churn_risk))
     step(STEPS[6])
 
     metrics = {
         "customers": len(ids),
+        "former_customers": int(former.sum()),
+        "observed_churn_rate": float(former.mean()),
         "held_out_customers": int(test.sum()),
         "churn_validation_auc": _auc(outcome[validation], churn_risk[validation]),
         "churn_validation_brier": float(brier_score_loss(outcome[validation], churn_risk[validation]))
@@ -164,11 +167,11 @@ def train(layout: Layout, folder: Path | None = None, seed: int = SEED, progress
         "persona_k": persona_model.k,
         "persona_silhouette": persona_model.silhouettes[persona_model.k],
         "trend_prior_sd": float(np.sqrt(prior)),
-        "ltv_scored_share": float(rate.enough_history.mean()) if len(ids) else 0.0,
+        "ltv_scored_share": float(rate.enough_history[active].mean()) if active.any() else 0.0,
         **sentiment_record.pop("metrics"),
     }
     holdings = data.holdings.to_numpy(dtype=bool)
-    table = adoption_table(assigned.persona, holdings, names)
+    table = adoption_table(assigned.persona[active], holdings[active], names)
     trained_at = datetime.now(timezone.utc)
     version = f"{trained_at:%Y%m%dT%H%M%S%f}-{fingerprint[:8]}"
     meta = {
@@ -269,6 +272,7 @@ def _scores_frame(
     frame = {
         "customer_id": data.customer_ids.astype(np.int64),
         "held_out": test,
+        "closed_on": profile["closed_on"].to_numpy(dtype="datetime64[s]"),
         "persona": assigned.persona.astype(np.int8),
         "persona_distance": assigned.distance.astype(np.float32),
         "runner_up": assigned.runner_up.astype(np.int8),

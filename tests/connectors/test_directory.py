@@ -418,7 +418,9 @@ def test_the_360_record_is_the_same_from_mariadb_and_from_the_embedded_engine(
 ):
     with Directory(Settings(data_dir=sample_layout.root, mysql_url=banking_url)) as remote:
         assert remote.health()["banking"] == "mysql ok"
-        ids = [*sample_layout.read_manifest()["featured_customers"][:4], 1500, 2999, 3000]
+        accounts = pd.read_parquet(sample_layout.accounts)
+        former = accounts.loc[accounts["status"] == "closed", "customer_id"].iloc[0]
+        ids = [*sample_layout.read_manifest()["featured_customers"][:4], int(former), 1500, 2999, 3000]
         for customer_id in ids:
             here, there = directory.customer(customer_id), remote.customer(customer_id)
             assert there.banking_error is None
@@ -427,6 +429,9 @@ def test_the_360_record_is_the_same_from_mariadb_and_from_the_embedded_engine(
             pd.testing.assert_frame_equal(here.surveys, there.surveys)
             assert here.profile == there.profile
             assert "WHERE customer_id = %s" in there.sql
+        assert set(here.holdings["status"]) == {"open"} and here.holdings["closed_date"].isna().all()
+        closed = remote.customer(int(former)).holdings
+        assert set(closed["status"]) == {"closed"} and closed["closed_date"].notna().all()
         for sort in ("name", "phone"):
             pd.testing.assert_frame_equal(
                 directory.search("ar", sort=sort).rows, remote.search("ar", sort=sort).rows

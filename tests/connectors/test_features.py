@@ -27,6 +27,16 @@ def profiles(sample_layout: Layout) -> pd.DataFrame:
     return pd.read_json(sample_layout.profiles, lines=True, dtype={"web_user_id": "Int64"})
 
 
+@pytest.fixture(scope="module")
+def observed_until(loaded, sample_layout) -> pd.Series:
+    """Per customer id, straight from the accounts table: the day every account was closed, else as_of."""
+    accounts = pd.read_parquet(sample_layout.accounts)
+    by_customer = accounts.groupby("customer_id")
+    all_closed = by_customer["status"].agg(lambda s: (s == "closed").all())
+    closed_on = by_customer["closed_date"].max()[all_closed]
+    return closed_on.reindex(loaded.customer_ids).fillna(pd.Timestamp(loaded.as_of))
+
+
 def test_every_frame_has_one_row_per_customer_in_id_order(loaded, sample_layout):
     customers = sample_layout.read_manifest()["customers"]
     assert list(loaded.customer_ids) == list(range(1, customers + 1))
@@ -39,28 +49,43 @@ def test_every_frame_has_one_row_per_customer_in_id_order(loaded, sample_layout)
     assert list(loaded.holdings.columns) == list(PRODUCTS)
 
 
-def test_profile_ages_and_tenure_are_measured_to_the_manifest_date(loaded, profiles, sample_layout):
-    as_of = pd.Timestamp(sample_layout.read_manifest()["as_of"])
+def test_former_customers_are_read_from_closed_accounts(loaded, sample_layout, observed_until):
+    as_of = pd.Timestamp(loaded.as_of)
+    former = (observed_until < as_of).to_numpy()
+    np.testing.assert_array_equal(loaded.former, former)
+    assert 0.05 < former.mean() < 0.4, "a realistic share of customers left during the past year"
+    np.testing.assert_array_equal(loaded.profile["observed_until"], observed_until.to_numpy())
+    assert loaded.profile.loc[~former, "closed_on"].isna().all()
+    closed_on = loaded.profile.loc[former, "closed_on"]
+    assert (closed_on >= as_of - pd.Timedelta(days=365)).all() and (closed_on < as_of).all()
+
+
+def test_profile_ages_and_tenure_are_measured_to_the_day_last_observed(
+    loaded, profiles, sample_layout, observed_until
+):
     assert loaded.as_of == date.fromisoformat(sample_layout.read_manifest()["as_of"])
-    expected_age = (as_of - pd.to_datetime(profiles["birth_date"])).dt.days / 365.25
-    expected_tenure = (as_of - pd.to_datetime(profiles["first_visit"])).dt.days / 365.25
+    until = observed_until.to_numpy()
+    expected_age = (until - pd.to_datetime(profiles["birth_date"])).dt.days / 365.25
+    expected_tenure = (until - pd.to_datetime(profiles["first_visit"])).dt.days / 365.25
     np.testing.assert_allclose(loaded.profile["age"], expected_age)
     np.testing.assert_allclose(loaded.profile["tenure_years"], expected_tenure)
     assert (loaded.profile["has_web"] == profiles["web_user_id"].notna()).all()
     assert (loaded.profile["history_days"] <= HISTORY_DAYS).all()
 
 
-def test_holdings_match_the_accounts_table(loaded, sample_layout):
-    accounts = pd.read_parquet(sample_layout.accounts)
+def test_holdings_are_the_accounts_held_when_last_observed(loaded, sample_layout):
+    accounts = pd.read_parquet(sample_layout.accounts)  # a former customer held the accounts they closed
     direct = pd.crosstab(accounts["customer_id"], accounts["product"].astype(str)).clip(upper=1)
     direct = direct.reindex(index=loaded.customer_ids, columns=list(PRODUCTS), fill_value=0)
     np.testing.assert_array_equal(loaded.holdings.to_numpy(), direct.to_numpy())
 
 
-def test_spending_matches_the_transactions_within_the_window(loaded, sample_layout):
+def test_spending_matches_the_transactions_within_the_window(loaded, sample_layout, observed_until):
     tx = pd.read_parquet(sample_layout.transactions)
     window = loaded.profile.set_index("customer_id")["history_days"]
-    tx["days_ago"] = (pd.Timestamp(loaded.as_of) - pd.to_datetime(tx["date"])).dt.days
+    tx["days_ago"] = (
+        observed_until.reindex(tx["customer_id"]).to_numpy() - pd.to_datetime(tx["date"])
+    ).dt.days
     tx["window"] = window.reindex(tx["customer_id"]).to_numpy()
     tx = tx[(tx["days_ago"] >= 1) & (tx["days_ago"] <= tx["window"]) & (tx["amount"] > 0)]
     tx["position"] = (tx["window"] - tx["days_ago"] + 0.5) / tx["window"]
@@ -77,10 +102,18 @@ def test_spending_matches_the_transactions_within_the_window(loaded, sample_layo
     assert (loaded.categories.sum(axis=1)[~spent] == 0).all()
 
 
-def test_clicks_are_counted_per_customer_product_and_leaving_page(loaded, profiles, sample_layout):
+def test_clicks_are_counted_per_customer_product_and_leaving_page(
+    loaded, profiles, sample_layout, observed_until
+):
     clicks = pd.read_json(sample_layout.clicks, lines=True)
     owner = profiles.dropna(subset=["web_user_id"]).set_index("web_user_id")["id"]
     clicks["customer_id"] = owner.reindex(clicks["user_id"]).to_numpy()
+    until = observed_until.reindex(clicks["customer_id"]).to_numpy()
+    window = (clicks["datetime"] >= until - pd.Timedelta(days=30)) & (
+        clicks["datetime"] < until + pd.Timedelta(days=1)
+    )
+    assert window.all(), "every click falls in its customer's last 30 days"
+    assert loaded.clicks["clicks"][loaded.former].sum() > 0, "former customers' last 30 days are counted"
     clicks["leaving"] = clicks["url"].str.rsplit("/", n=1).str[-1].isin(LEAVING_PAGES)
     per_customer = clicks.groupby("customer_id").agg(clicks=("url", "size"), leaving=("leaving", "sum"))
     per_customer = per_customer.reindex(loaded.customer_ids, fill_value=0)

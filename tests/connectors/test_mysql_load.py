@@ -38,6 +38,25 @@ def _server_rows(server: MariaDBServer, database: str) -> dict[str, int]:
     return counts
 
 
+def _closed_accounts(server: MariaDBServer, database: str) -> list[tuple[int, str]]:
+    """(account id, closed date) of every closed account on the server; open ones must have NULL."""
+    with server.connect(database=database) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM accounts WHERE status = 'open' AND closed_date IS NOT NULL")
+        assert cursor.fetchone()[0] == 0
+        cursor.execute(
+            "SELECT account_id, closed_date FROM accounts WHERE status = 'closed' ORDER BY account_id"
+        )
+        return [(row[0], row[1].isoformat()) for row in cursor.fetchall()]
+
+
+def _parquet_closed_accounts(layout: Layout) -> list[tuple[int, str]]:
+    accounts = pq.read_table(layout.accounts).to_pandas()
+    closed = accounts[accounts["status"] == "closed"].sort_values("account_id")
+    return list(
+        zip(closed["account_id"].tolist(), closed["closed_date"].dt.strftime("%Y-%m-%d"), strict=True)
+    )
+
+
 def _parquet_rows(layout: Layout) -> dict[str, int]:
     return {
         "accounts": pq.ParquetFile(layout.accounts).metadata.num_rows,
@@ -51,6 +70,8 @@ def test_loading_twice_leaves_the_same_rows_with_keys_and_indexes(mariadb, sampl
     first = mysql_load.load(target, sample_layout, progress=False)
     second = mysql_load.load(target, sample_layout, progress=False)
     assert first == second == _parquet_rows(sample_layout) == _server_rows(mariadb, "c360_load_twice")
+    closed = _closed_accounts(mariadb, "c360_load_twice")
+    assert closed and closed == _parquet_closed_accounts(sample_layout)
     with mariadb.connect(database="c360_load_twice") as connection, connection.cursor() as cursor:
         cursor.execute("SHOW INDEX FROM transactions")
         indexes = {(row[2], row[4]) for row in cursor.fetchall()}
@@ -72,6 +93,7 @@ def test_a_server_that_refuses_local_files_gets_multi_row_inserts(mariadb, sampl
             cursor.execute("SET GLOBAL local_infile = 1")
     assert "refuses LOAD DATA LOCAL INFILE" in capsys.readouterr().out
     assert counts == _parquet_rows(sample_layout) == _server_rows(mariadb, "c360_load_inserts")
+    assert _closed_accounts(mariadb, "c360_load_inserts") == _parquet_closed_accounts(sample_layout)
 
 
 def _run(args: list[str], environ: dict[str, str] | None = None) -> subprocess.CompletedProcess:

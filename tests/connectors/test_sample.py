@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from connectors.products import NEEDS, PRODUCTS
-from connectors.sample import Layout, SampleError, generate
+from connectors.sample import FORMAT_VERSION, Layout, SampleError, generate
 
 ORIGINAL_CLICKS = Path(__file__).resolve().parents[1] / "fixtures" / "clickstream_original.jsonl"
 CLICK_KEYS = ["user_id", "datetime", "os", "browser", "response_time_ms", "product", "url"]
@@ -86,7 +86,11 @@ def test_banking_tables_have_keys_and_sensible_values(sample_layout):
     transactions = pd.read_parquet(sample_layout.transactions)
     assert accounts["account_id"].is_unique
     assert set(accounts["product"].astype(str)) <= set(PRODUCTS)
-    assert (accounts["balance"] > 0).all()
+    is_open = accounts["status"] == "open"
+    assert set(accounts["status"]) == {"open", "closed"}
+    assert (accounts.loc[is_open, "balance"] > 0).all() and (accounts.loc[~is_open, "balance"] == 0).all()
+    assert accounts.loc[is_open, "closed_date"].isna().all()
+    assert (accounts.loc[~is_open, "closed_date"] >= accounts.loc[~is_open, "opened_date"]).all()
     assert transactions["transaction_id"].is_unique
     assert transactions["transaction_id"].is_monotonic_increasing
     assert (transactions["amount"] > 0).all()
@@ -143,6 +147,51 @@ def test_every_click_user_and_every_transaction_customer_exists(sample_layout):
         """
     ).fetchone()
     assert orphans == (0, 0, 0, 0)
+
+
+def test_former_customers_closed_every_account_and_left_no_trace_after(sample_layout):
+    accounts = pd.read_parquet(sample_layout.accounts)
+    as_of = pd.Timestamp(sample_layout.read_manifest()["as_of"])
+    per_customer = accounts.groupby("customer_id").agg(
+        statuses=("status", "nunique"), closed_on=("closed_date", "max"), first_closed=("closed_date", "min")
+    )
+    assert (per_customer["statuses"] == 1).all(), "a customer's accounts are all open or all closed"
+    closed_on = per_customer["closed_on"].dropna()
+    assert (closed_on == per_customer["first_closed"].dropna()).all(), "closed on the day they left"
+    assert (closed_on >= as_of - pd.Timedelta(days=365)).all() and (closed_on < as_of).all()
+    assert 0.1 < len(closed_on) / sample_layout.read_manifest()["customers"] < 0.3
+    truth = pd.read_parquet(sample_layout.truth).set_index("customer_id")
+    assert set(truth.index[truth["former"]]) == set(closed_on.index)
+    assert truth.loc[truth["former"], "churned"].all(), "former customers' truth: they left"
+
+    def last_seen(frame: pd.DataFrame, day: str) -> pd.Series:
+        return frame.groupby("customer_id")[day].max().reindex(closed_on.index).dropna()
+
+    transactions = pd.read_parquet(sample_layout.transactions)
+    assert (last_seen(transactions, "date") < closed_on.reindex(last_seen(transactions, "date").index)).all()
+    surveys = pd.concat(pd.read_json(p, lines=True) for p in sample_layout.surveys.glob("*.json"))
+    surveys["submitted"] = pd.to_datetime(surveys["submitted"])
+    answered = last_seen(surveys, "submitted")
+    assert len(answered) and (answered < closed_on.reindex(answered.index)).all()
+    profiles = pd.DataFrame(_profiles(sample_layout)).dropna(subset=["web_user_id"])
+    clicks = pd.read_json(sample_layout.clicks, lines=True)
+    clicks["customer_id"] = profiles.set_index("web_user_id")["id"].reindex(clicks["user_id"]).to_numpy()
+    clicks = clicks[clicks["customer_id"].isin(closed_on.index)]
+    left = closed_on.reindex(clicks["customer_id"]).to_numpy()
+    assert (
+        len(clicks)
+        and ((clicks["datetime"] < left) & (clicks["datetime"] >= left - pd.Timedelta(days=30))).all()
+    )
+
+
+def test_erika_gallardo_and_the_featured_customers_are_still_customers(sample_layout):
+    accounts = pd.read_parquet(sample_layout.accounts)
+    featured = sample_layout.read_manifest()["featured_customers"]
+    assert featured[0] == 1 and len(featured) == 12
+    held = accounts[accounts["customer_id"].isin(featured)]
+    assert (held["status"] == "open").all()
+    erika = set(held.loc[held["customer_id"] == 1, "product"].astype(str))
+    assert {"debit_card", "personal_credit_card"} <= erika and "auto_loan" not in erika
 
 
 def test_photos_are_jpeg_files_assigned_to_every_profile(sample_layout):
@@ -221,3 +270,14 @@ def test_command_line_generates_once_with_if_missing(tmp_path):
     assert again.returncode == 0 and "not regenerated" in again.stdout
     refused = _run_cli("--customers", "30", "--data-dir", str(target))
     assert refused.returncode == 2 and "--force" in refused.stderr
+
+
+def test_if_missing_replaces_a_data_set_of_an_older_format(tmp_path):
+    target = tmp_path / "d"
+    generate(target, 20, progress=False)
+    manifest = Layout(target).read_manifest()
+    Layout(target).manifest.write_text(json.dumps(manifest | {"format": FORMAT_VERSION - 1}))
+    result = _run_cli("--customers", "30", "--data-dir", str(target), "--if-missing")
+    assert result.returncode == 0 and f"regenerating it as format {FORMAT_VERSION}" in result.stdout
+    assert Layout(target).read_manifest()["format"] == FORMAT_VERSION
+    assert Layout(target).read_manifest()["customers"] == 30

@@ -54,9 +54,11 @@ def test_lifetime_value_and_offers(figures):
 
 
 @pytest.mark.slow
-def test_only_held_out_customers_are_evaluated(figures):
-    assert figures["customers"] + figures["trained_customers"] == CUSTOMERS
-    assert figures["customers"] == pytest.approx(0.2 * CUSTOMERS, rel=0.05)
+def test_only_held_out_active_customers_are_evaluated(figures):
+    held_out = figures["customers"] + figures["held_out_former_customers"]
+    assert held_out + figures["trained_customers"] == CUSTOMERS
+    assert held_out == pytest.approx(0.2 * CUSTOMERS, rel=0.05)
+    assert 0.1 < figures["held_out_former_customers"] / held_out < 0.3
 
 
 @pytest.mark.slow

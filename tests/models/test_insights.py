@@ -74,6 +74,7 @@ def test_explanations_add_up_to_the_score(insights: Insights):
 
 def test_leaving_pages_and_falling_spending_raise_the_risk(insights: Insights, sample_layout: Layout):
     scores = pd.read_parquet(insights.run / "customers.parquet")
+    scores = scores[scores["closed_on"].isna()]
     leaver = scores.loc[scores["leaving"].idxmax()]
     factors = {f.name: f for f in insights.for_customer(int(leaver["customer_id"])).churn.factors}
     assert factors["Leaving pages"].contribution > 0
@@ -101,6 +102,36 @@ def test_a_customer_without_any_history_gets_well_defined_answers(insights: Insi
     empty = insights.spend_rate(pd.DataFrame({"date": [], "amount": []}), quiet_customer)
     assert not empty.enough_history and empty.note.startswith("not enough history")
     assert empty.fitted.empty and empty.projection.empty
+
+
+@pytest.fixture(scope="module")
+def former_customer(sample_layout: Layout) -> tuple[int, pd.DataFrame]:
+    """A customer who left, with the accounts they closed."""
+    accounts = pd.read_parquet(sample_layout.accounts)
+    closed = accounts[accounts["status"] == "closed"]
+    customer_id = int(closed["customer_id"].iloc[0])
+    return customer_id, closed[closed["customer_id"] == customer_id]
+
+
+def test_a_former_customer_is_told_apart_with_the_day_they_left(
+    insights: Insights, former_customer, transactions: pd.DataFrame
+):
+    customer_id, closed = former_customer
+    closed_on = closed["closed_date"].iloc[0].date()
+    answer = insights.for_customer(customer_id, recent_interest={p: 5 for p in PRODUCTS})
+    _nan_free(answer)
+    assert answer.former and answer.churn.closed_on == closed_on
+    assert answer.churn.probability is None and answer.churn.factors == () and answer.churn.label == "Left"
+    assert answer.churn.text == f"left on {closed_on.isoformat()}"
+    assert answer.ltv.value is None and answer.ltv.text == f"none: left on {closed_on.isoformat()}"
+    held = set(closed["product"].astype(str))
+    assert answer.offers and {offer.product for offer in answer.offers} <= held
+    assert all(offer.reason.startswith(f"win back: held one until {closed_on}") for offer in answer.offers)
+    assert customer_id not in set(insights.scores()["customer_id"])
+    plot = insights.spend_rate(transactions[transactions["customer_id"] == customer_id], customer_id)
+    assert plot.projection.empty and plot.note == f"left on {closed_on.isoformat()}: nothing projected"
+    assert plot.cumulative.empty or plot.cumulative["date"].max() < pd.Timestamp(closed_on)
+    assert not insights.for_customer(1).former, "Erika Gallardo is still a customer"
 
 
 def test_respondents_get_their_own_sentiment(insights: Insights):
@@ -172,10 +203,13 @@ def test_loading_without_models_says_how_to_train(tmp_path: Path):
         Insights.load(tmp_path)
 
 
-def test_scores_and_personas_describe_everyone(insights: Insights, sample_layout: Layout):
+def test_scores_and_personas_describe_every_active_customer(insights: Insights, sample_layout: Layout):
     scores = insights.scores()
     assert list(scores.columns) == ["customer_id", "churn_risk", "persona", "persona_name", "ltv"]
-    assert len(scores) == sample_layout.read_manifest()["customers"]
+    accounts = pd.read_parquet(sample_layout.accounts)
+    former = set(accounts.loc[accounts["status"] == "closed", "customer_id"])
+    assert len(scores) == sample_layout.read_manifest()["customers"] - len(former)
+    assert not former & set(scores["customer_id"]) and scores["churn_risk"].between(0, 1).all()
     personas = insights.personas()
     assert personas["size"].sum() == len(scores)
     assert personas["name"].is_unique and not personas["name"].str.contains("Group").any()
@@ -185,8 +219,9 @@ def test_scores_and_personas_describe_everyone(insights: Insights, sample_layout
     assert 3 <= len(personas) <= 8
 
 
-def test_heatmap_numbers_match_the_holdings(insights: Insights, sample_layout: Layout):
+def test_heatmap_numbers_match_the_active_customers_holdings(insights: Insights, sample_layout: Layout):
     accounts = pd.read_parquet(sample_layout.accounts)
+    accounts = accounts[accounts["status"] == "open"]
     persona = insights.scores().set_index("customer_id")["persona"]
     holders = accounts.assign(persona=persona.reindex(accounts["customer_id"]).to_numpy())
     direct = pd.crosstab(holders["persona"], holders["product"].astype(str)).reindex(

@@ -1,4 +1,4 @@
-"""Training is reproducible, versioned, skipped when nothing changed, and learns nothing from hidden traits."""
+"""Training is reproducible, versioned, skipped when nothing changed, and never reads the hidden truth."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from connectors.sample import Layout
-from models import artifacts, train
+from models import artifacts, evaluate, train
 from models.insights import Insights
 from tests.sample_data import make_sample
 
@@ -27,11 +28,9 @@ def _stable_meta(run: Path) -> dict:
 
 @pytest.fixture
 def data_copy(sample_layout: Layout, tmp_path: Path) -> Layout:
-    """The sample with only the churn outcomes left of the truth: training must not need more."""
+    """The sample without its hidden truth: what a bank has. Training must not need more."""
     copy = Layout(tmp_path / "data")
-    shutil.copytree(sample_layout.root, copy.root, ignore=shutil.ignore_patterns("photos"))
-    outcomes = pq.read_table(copy.truth, columns=["customer_id", "churned"])
-    pq.write_table(outcomes, copy.truth)
+    shutil.copytree(sample_layout.root, copy.root, ignore=shutil.ignore_patterns("photos", "truth"))
     return copy
 
 
@@ -76,12 +75,30 @@ def test_if_stale_retrains_only_when_the_data_changes(data_copy: Layout, capsys)
     assert len(runs) == artifacts.KEEP
 
 
-def test_training_without_outcomes_says_what_is_missing(data_copy: Layout, capsys):
-    data_copy.truth.unlink()
+def test_training_never_reads_the_truth_and_evaluation_says_it_needs_it(data_copy: Layout, capsys):
+    assert not data_copy.truth.exists()
+    assert train.main(["--data-dir", str(data_copy.root), "--quiet"]) == 0
+    meta = artifacts.read_meta(artifacts.current(artifacts.models_dir(data_copy.root)))
+    assert 0 < meta["metrics"]["former_customers"] < meta["metrics"]["customers"]
+    assert meta["metrics"]["churn_validation_auc"] > 0.7
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stopped:
+        evaluate.main(["--data-dir", str(data_copy.root), "--json"])
+    assert stopped.value.code == 2
+    assert "truth/customers.parquet is missing: evaluation needs the generated ground truth" in (
+        capsys.readouterr().err
+    )
+
+
+def test_churn_is_learnt_from_closed_accounts(data_copy: Layout, capsys):
+    accounts = pq.read_table(data_copy.accounts).to_pandas()
+    accounts["status"] = pd.Categorical(["open"] * len(accounts), categories=["open", "closed"])
+    accounts["closed_date"] = pd.NaT
+    pq.write_table(pa.Table.from_pandas(accounts, preserve_index=False), data_copy.accounts)
     with pytest.raises(SystemExit) as stopped:
         train.main(["--data-dir", str(data_copy.root), "--quiet"])
     assert stopped.value.code == 2
-    assert "churned" in capsys.readouterr().err
+    assert "0 former and" in capsys.readouterr().err
     assert artifacts.current(artifacts.models_dir(data_copy.root)) is None
 
 
