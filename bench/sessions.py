@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from bokeh.client import pull_session
+from bokeh.client import ClientSession, pull_session
+from bokeh.events import DocumentReady
 from playwright.sync_api import sync_playwright
 from tornado.ioloop import IOLoop
 
@@ -128,6 +129,17 @@ class PageProbe:
         self.page.close()
 
 
+def _connected_session(url: str, loop: IOLoop) -> ClientSession:
+    """A websocket session that tells the server its page has loaded, as a browser does.
+
+    Without the ``document_ready`` event the server never considers the page connected: Panel's periodic
+    callbacks and HoloViews updates would wait for it on every tick, which is not what a browser causes.
+    """
+    session = pull_session(url=url, io_loop=loop)
+    session.document.callbacks.send_event(DocumentReady())
+    return session
+
+
 def _clients(url: str, count: int) -> tuple[list, IOLoop, threading.Thread]:
     """Connect ``count`` websocket sessions on a thread of their own, which keeps receiving their updates.
 
@@ -143,7 +155,7 @@ def _clients(url: str, count: int) -> tuple[list, IOLoop, threading.Thread]:
         loop = IOLoop.current()
         state["loop"] = loop
         try:
-            state["sessions"] = [pull_session(url=url, io_loop=loop) for _ in range(count)]
+            state["sessions"] = [_connected_session(url, loop) for _ in range(count)]
         except Exception as error:  # reported to the caller below
             state["error"] = error
         ready.set()

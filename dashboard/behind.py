@@ -8,6 +8,7 @@ from panel.viewable import Viewer
 
 from dashboard.markup import escape, keeps_going
 from dashboard.store import CustomerStore
+from dashboard.timer import SessionTimer
 
 
 class BehindTheScenes(Viewer):
@@ -22,9 +23,7 @@ class BehindTheScenes(Viewer):
         self.health = pn.pane.HTML(sizing_mode="stretch_width")
         self._show_sql()
         self._show_health()
-        if pn.state.curdoc is not None:
-            callback = pn.state.add_periodic_callback(self._show_health, period=self.refresh_ms)
-            pn.state.on_session_destroyed(lambda _ctx: callback.stop())
+        self._timer = SessionTimer(self._show_health, self.refresh_ms)
 
     @param.depends("store.last_sql", "store.last_ms", watch=True)
     @keeps_going

@@ -25,6 +25,7 @@ from connectors.clicks_pipeline import HISTORY_BUCKETS, rates_frame
 from connectors.clickstream import ONLINE_WITHIN, ClickStream, LastSeen
 from connectors.products import LABELS, PRODUCTS
 from dashboard.markup import escape
+from dashboard.timer import SessionTimer
 
 PRODUCT_AVERAGE_ROWS = 100  # the bars average the last 10 s of 100 ms rows
 TIMELINE_ROWS = 8  # clicks listed under the timeline plot
@@ -39,24 +40,18 @@ class LiveView(pn.viewable.Viewer):
 
     def __init__(self, **params):
         super().__init__(**params)
-        self._callback = None
+        self._timer: SessionTimer | None = None
 
     def _start_pulling(self) -> None:
-        """Pull now and then every ``period``; stop when the session is destroyed."""
-        self.refresh()
-        self._callback = pn.state.add_periodic_callback(self._pull, period=self.period)
+        """Pull once the page is connected and then every ``period``; let go when the session ends."""
+        self._timer = SessionTimer(self.refresh, self.period, at_start=True)
         if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
             pn.state.on_session_destroyed(self._session_destroyed)
-
-    def _pull(self) -> None:
-        """The periodic callback: a pull already queued when the view closed must not refill it."""
-        if self.running:
-            self.refresh()
 
     @property
     def running(self) -> bool:
         """Whether the periodic pull is scheduled."""
-        return self._callback is not None and self._callback.running
+        return self._timer is not None and self._timer.running
 
     def refresh(self) -> None:
         """Pull what is new from the stream and show it."""
@@ -64,8 +59,8 @@ class LiveView(pn.viewable.Viewer):
 
     def close(self) -> None:
         """Stop pulling and let go of the data this view holds (done when the session ends)."""
-        if self._callback is not None:
-            self._callback.stop()
+        if self._timer is not None:
+            self._timer.stop()
         self._release()
 
     def _session_destroyed(self, session_context) -> None:

@@ -8,6 +8,7 @@ from panel.viewable import Viewer
 
 from dashboard.markup import escape, keeps_going, tip
 from dashboard.store import CustomerStore
+from dashboard.timer import SessionTimer
 
 
 def _churn_reason(churn) -> str:
@@ -69,9 +70,7 @@ class InsightsView(Viewer):
         super().__init__(**params)
         self.body = pn.pane.HTML(sizing_mode="stretch_width")
         self._render()
-        if pn.state.curdoc is not None:
-            callback = pn.state.add_periodic_callback(self._refresh, period=self.refresh_ms)
-            pn.state.on_session_destroyed(lambda _ctx: callback.stop())
+        self._timer = SessionTimer(self._refresh, self.refresh_ms)
 
     @keeps_going
     def _refresh(self) -> None:

@@ -16,6 +16,7 @@ from panel.viewable import Viewer
 
 from dashboard.markup import escape, keeps_going
 from dashboard.store import CustomerStore
+from dashboard.timer import SessionTimer
 
 DEFAULT_ROTATE = 20
 RECENTLY_SHOWN = 200  # customers not shown again until the others have had a turn
@@ -53,9 +54,7 @@ class KioskRotation(Viewer):
         self.banner = pn.pane.HTML(sizing_mode="stretch_width")
         self._shown: deque[int] = deque(maxlen=RECENTLY_SHOWN)
         self.advance()
-        if pn.state.curdoc is not None:
-            callback = pn.state.add_periodic_callback(self.advance, period=self.rotate * 1000)
-            pn.state.on_session_destroyed(lambda _ctx: callback.stop())
+        self._timer = SessionTimer(self.advance, self.rotate * 1000)
 
     def candidates(self) -> tuple[list[int], str]:
         """Customers to show, and what they are."""

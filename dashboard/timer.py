@@ -1,0 +1,53 @@
+"""A periodic callback that lives exactly as long as a browser session is connected.
+
+Panel's periodic callbacks and HoloViews stream updates started before a page's websocket has connected
+reschedule themselves on every tick of the server's event loop until it does: a page that is requested
+but never connects (a health check, a crawler, a browser that gave up) would keep a server core busy
+until Bokeh discards the session. So live views start their timers from ``pn.state.onload``, once the page
+is connected, and stop them when the session is destroyed. Outside a server (a notebook, a test) the timer
+starts at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import panel as pn
+
+
+class SessionTimer:
+    """Call ``callback`` every ``period_ms`` while the session's page is connected (and once on connecting,
+    with ``at_start``)."""
+
+    def __init__(self, callback: Callable[[], None], period_ms: int, at_start: bool = False):
+        self._callback = callback
+        self._period_ms = period_ms
+        self._at_start = at_start
+        self._periodic = None
+        self._stopped = False
+        document = pn.state.curdoc
+        if document is not None and document.session_context is not None:
+            pn.state.on_session_destroyed(lambda _context: self.stop())
+        pn.state.onload(self._start)
+
+    @property
+    def running(self) -> bool:
+        """Whether the callback is scheduled."""
+        return self._periodic is not None and self._periodic.running
+
+    def stop(self) -> None:
+        """Stop for good; a tick already queued does not run the callback."""
+        self._stopped = True
+        if self._periodic is not None:
+            self._periodic.stop()
+
+    def _start(self) -> None:
+        if self._stopped:
+            return
+        if self._at_start:
+            self._callback()
+        self._periodic = pn.state.add_periodic_callback(self._tick, period=self._period_ms)
+
+    def _tick(self) -> None:
+        if self.running:
+            self._callback()

@@ -1,0 +1,44 @@
+"""Session timers run only while a page is connected: a request that never connects costs nothing."""
+
+from __future__ import annotations
+
+import panel as pn
+import pytest
+
+from dashboard.timer import SessionTimer
+from tests.servers import answers, free_port, wait_until
+
+
+@pytest.mark.browser
+def test_timers_start_when_a_page_connects_and_never_for_a_bare_request(page):
+    sessions: list[tuple[object, SessionTimer, list[int]]] = []
+
+    def app() -> pn.viewable.Viewable:
+        ticks: list[int] = []
+        timer = SessionTimer(lambda: ticks.append(len(ticks)), period_ms=100)
+        sessions.append((pn.state.curdoc, timer, ticks))
+        return pn.pane.Markdown("ticking", css_classes=["ticking"])
+
+    port = free_port()
+    url = f"http://localhost:{port}/timer"
+    server = pn.serve({"timer": app}, port=port, threaded=True, show=False)
+    try:
+        wait_until(lambda: answers(url), timeout=30)  # a health check: the page is served, never connected
+        page.goto(url)
+        page.locator(".ticking").first.wait_for(timeout=30_000)
+        wait_until(lambda: len(sessions) == 2 and len(sessions[1][2]) >= 5, message="the page's timer ticks")
+
+        document, bare, ticks = sessions[0]
+        assert not bare.running and ticks == []
+        assert not document.session_callbacks  # nothing rescheduling itself while it waits for a connection
+        assert sessions[1][1].running
+    finally:
+        server.stop()
+
+
+def test_outside_a_server_the_timer_starts_at_once_and_stops_for_good():
+    calls: list[str] = []
+    timer = SessionTimer(lambda: calls.append("tick"), period_ms=1000, at_start=True)
+    assert calls == ["tick"] and timer.running
+    timer.stop()
+    assert not timer.running
