@@ -321,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
         "--plot-ms",
         type=int,
         default=1000,
-        help="a session's line plot update period (LiveClicks.plot_period)",
+        help="how often a session's line plot takes the pulled rows",
     )
     parser.add_argument("--customers", type=int, default=3000, help="size of the generated data set")
     parser.add_argument("--data-dir", type=Path, help="use this data set instead of generating one")

@@ -29,7 +29,7 @@ def web_user(web_users: pd.DataFrame, customer_id: int) -> int:
 def pulled(view) -> bool:
     """A wait_until predicate: pull once, then say whether the view's plot has clicks."""
     view.refresh()
-    return view.buffer.data["total"].sum() > 0
+    return sum(view.source.data["total"]) > 0
 
 
 @pytest.mark.kafka
@@ -49,7 +49,7 @@ def test_views_alone_show_produced_clicks_with_pages_escaped(
         kafka_settings, [click_message(erika, "auto_loan"), click_message(erika, "roth_ira", HOSTILE_URL)]
     )
 
-    wait_until(lambda: pulled(clicks), message="clicks in the plot's buffer")
+    wait_until(lambda: pulled(clicks), message="clicks in the line's data")
     wait_until(lambda: activity.refresh() or "online now" in activity.badge.object)
     wait_until(lambda: activity.refresh() or len(activity.timeline.data) == 2)
     assert set(activity.timeline.data["label"]) == {"Auto Loan", "Roth IRA"}
@@ -81,7 +81,7 @@ def test_two_sessions_share_the_global_stream_and_keep_their_own_customer(
         wait_until(lambda clicks=clicks: pulled(clicks))
         wait_until(lambda activity=activity: activity.refresh() or len(activity.timeline.data) == 3)
         assert set(activity.timeline.data["url"]) == {urls[customer]}
-    first, second = (clicks.buffer.data for clicks, _ in sessions.values())
+    first, second = (pd.DataFrame(clicks.source.data) for clicks, _ in sessions.values())
     common = first.merge(second, on="time", suffixes=("_1", "_2"))
     assert len(common) > 0
     assert (common["total_1"] == common["total_2"]).all()
@@ -114,7 +114,7 @@ def test_closing_a_view_stops_its_pulls_and_empties_its_buffers(sample_layout, c
     wait_until(lambda: pulled(clicks))
     assert clicks.running
     clicks.close()
-    assert not clicks.running and clicks.buffer.data.empty
+    assert not clicks.running and len(clicks.source.data["total"]) == 0
 
 
 @pytest.mark.kafka
@@ -162,7 +162,7 @@ def test_browser_sessions_get_live_clicks_and_closed_ones_let_go(
             assert f"{PAGE}{3 - customer}" not in badge.inner_text()
             page.locator(".c360-clicks canvas").first.wait_for(timeout=30_000)
             clicks, activity = sessions[customer]
-            wait_until(lambda clicks=clicks: clicks.buffer.data["total"].sum() > 0, timeout=15)
+            wait_until(lambda clicks=clicks: sum(clicks.source.data["total"]) > 0, timeout=15)
             assert clicks.running and activity.running
 
         assert dialogs == []
@@ -170,7 +170,7 @@ def test_browser_sessions_get_live_clicks_and_closed_ones_let_go(
         wait_until(
             lambda: not any(view.running for view in sessions[2]), timeout=15, message="callbacks stop"
         )
-        assert sessions[2][0].buffer.data.empty and sessions[2][1].timeline.data.empty
+        assert len(sessions[2][0].source.data["total"]) == 0 and sessions[2][1].timeline.data.empty
         assert all(view.running for view in sessions[1])
     finally:
         for context in contexts.values():
