@@ -19,7 +19,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
@@ -28,6 +28,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 
 from connectors.clicks_pipeline import RawBatch
 from connectors.config import Settings
+from connectors.synth import CLICK_DAYS
 
 log = logging.getLogger("connectors.clickstream")
 
@@ -43,6 +44,7 @@ REPLAY_TICK_S = 0.1
 REPLAY_BACKFILL_MAX = 100_000
 FEATURED_INTERVAL_S = (5.0, 25.0)  # each featured customer clicks again after a pause in this range
 FEATURED_LINES_MAX = 200
+CLICK_DATETIME = re.compile(rb'"datetime"\s*:\s*"([^"]*)"')
 
 Emit = Callable[[RawBatch], None]
 
@@ -295,7 +297,12 @@ class KafkaSource:
 
 
 class ReplaySource:
-    """Replays the generated click file at a steady rate, stamped with the current time.
+    """Replays the generated click file's last 30 days at a steady rate, round and round, stamped now.
+
+    Only clicks within ``CLICK_DAYS`` of the file's newest one are replayed: the older lines belong to
+    customers who left before then (the file is in time order and an active customer's history is
+    those 30 days), and stamping them now would show people who left months ago as online. A customer
+    who left within the 30 days can still appear, with clicks from before they left.
 
     It first backfills the lookback window (so plots have history at once, as after a Kafka restart),
     then keeps the featured customers visibly browsing: each gets a click of their own history right
@@ -328,7 +335,7 @@ class ReplaySource:
                 return
         featured = _lines_of_users(self.clicks, self.featured_web_users)
         with self.clicks.open("rb") as file:
-            lines = _CyclingLines(file)
+            lines = _CyclingLines(file, _recent_start(file, timedelta(days=CLICK_DAYS)))
             if lines.empty:
                 self.status.set("unavailable", f"{self.clicks} holds no clicks")
                 return
@@ -378,22 +385,72 @@ class ReplaySource:
 
 
 class _CyclingLines:
-    """Lines of a file, starting over at its end."""
+    """Lines of a file from byte offset ``start`` on, starting over there at its end."""
 
-    def __init__(self, file: BinaryIO) -> None:
+    def __init__(self, file: BinaryIO, start: int = 0) -> None:
         self._file = file
+        self._start = start
+        self._file.seek(start)
         self.empty = not any(line.strip() for line in self._file)
-        self._file.seek(0)
+        self._file.seek(start)
 
     def take(self, count: int) -> list[bytes]:
         taken: list[bytes] = []
         while len(taken) < count:
             line = self._file.readline()
             if not line:
-                self._file.seek(0)
+                self._file.seek(self._start)
             elif line.strip():
                 taken.append(line.rstrip(b"\r\n"))
         return taken
+
+
+def _click_time(line: bytes) -> datetime | None:
+    """The click's ``datetime`` field, or None when it has none that parses."""
+    found = CLICK_DATETIME.search(line)
+    try:
+        return datetime.fromisoformat(found.group(1).decode()) if found else None
+    except ValueError:
+        return None
+
+
+def _recent_start(file: BinaryIO, window: timedelta) -> int:
+    """Byte offset of the first line within ``window`` of the file's newest click, by bisection.
+
+    The file is in time order, as generated; the newest click is the last one whose time parses in the
+    file's final 64 KiB. Lines without a time are passed over while searching (and replayed as they are).
+    Without any time to go by, the whole file is replayed.
+    """
+    size = file.seek(0, os.SEEK_END)
+    file.seek(max(0, size - (64 << 10)))
+    times = [at for at in map(_click_time, file.read().splitlines()) if at is not None]
+    if not times:
+        return 0
+    since = times[-1] - window
+
+    def next_click(position: int) -> tuple[int, datetime | None]:
+        """Start and time of the first timed line starting at or after ``position`` (None at the end)."""
+        file.seek(max(0, position - 1))
+        if position > 0:
+            file.readline()  # the rest of the line that ``position`` falls in, unless it starts there
+        while True:
+            start = file.tell()
+            line = file.readline()
+            if not line:
+                return start, None
+            at = _click_time(line)
+            if at is not None:
+                return start, at
+
+    low, high = 0, size
+    while low < high:
+        middle = (low + high) // 2
+        _, at = next_click(middle)
+        if at is None or at >= since:
+            high = middle
+        else:
+            low = middle + 1
+    return next_click(low)[0]
 
 
 def _lines_of_users(path: Path, users: list[int], chunk_bytes: int = 8 << 20) -> dict[int, list[bytes]]:

@@ -193,6 +193,25 @@ def test_replay_keeps_featured_customers_online(sample_layout, click_streams):
     assert health["dropped_total"] == 0
 
 
+def test_replay_never_shows_customers_who_left_before_the_last_30_days_online(sample_layout, click_streams):
+    clicks = pd.read_json(sample_layout.clicks, lines=True)
+    since = pd.to_datetime(clicks["datetime"]).max() - timedelta(days=30)
+    accounts = pd.read_parquet(sample_layout.accounts)
+    held = accounts.groupby("customer_id").agg(
+        open=("status", lambda s: (s == "open").any()), left=("closed_date", "max")
+    )
+    left_long_ago = set(held.index[~held["open"] & (pd.to_datetime(held["left"]) < since)])
+    assert left_long_ago, "the sample has customers who left more than 30 days ago"
+    settings = config.load(["--data-dir", str(sample_layout.root), "--replay-rate", "50000"], environ={})
+    stream = click_streams(settings, lookback=timedelta(0))
+
+    wait_until(
+        lambda: stream.health()["accepted"] > len(clicks), timeout=20, message="the whole file's worth"
+    )
+    online = set(stream.online_customers())
+    assert online and not online & left_long_ago
+
+
 def test_replay_backfills_the_recent_past_for_the_plots(sample_layout, click_streams):
     settings = config.load(["--data-dir", str(sample_layout.root), "--replay-rate", "100"], environ={})
     stream = click_streams(settings)
