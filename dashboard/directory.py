@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import panel as pn
 import param
 from panel.viewable import Viewer
 
 from dashboard.markup import keeps_going
 from dashboard.store import CustomerStore
+from models.insights import CustomerNotScored, Insights
 
 FIELDS = {"Any field": "any", "Name": "name", "Phone": "phone", "Email": "email"}
 SORTS = {
@@ -18,7 +20,36 @@ SORTS = {
     "Tenure": "tenure",
     "Churn risk": "churn_risk",
 }
-COLUMNS = {"name": "Name", "phone": "Phone", "email": "Email", "tenure_years": "Tenure"}
+COLUMNS = {
+    "name": "Name",
+    "phone": "Phone",
+    "email": "Email",
+    "tenure_years": "Tenure",
+    "products": "Products",
+    "status": "Status",
+}
+
+
+def with_status(rows: pd.DataFrame, models: Insights | None) -> pd.DataFrame:
+    """The rows with a status: "active", "left YYYY-MM-DD" or "not scored yet"; unchanged without models.
+
+    The models score only active customers, so only the rows without a churn risk are looked up.
+    """
+    if models is None:
+        return rows
+
+    def status(customer_id: int, churn_risk: float) -> str:
+        if not pd.isna(churn_risk):
+            return "active"
+        try:
+            insights = models.for_customer(customer_id)
+        except CustomerNotScored:
+            return "not scored yet"
+        return f"left {insights.churn.closed_on.isoformat()}" if insights.former else "active"
+
+    return rows.assign(
+        status=[status(int(i), risk) for i, risk in zip(rows["id"], rows["churn_risk"], strict=True)]
+    )
 
 
 class DirectoryView(Viewer):
@@ -91,7 +122,7 @@ class DirectoryView(Viewer):
             self.status.object = f"<span class='c360-error'>{error}</span>"
             return
         self._result = result
-        self.table.value = result.rows
+        self.table.value = with_status(result.rows, self.store.services.models)
         self.table.selection = []
         pages = max(1, -(-result.total // self.page_size))
         self.previous.disabled = self.page <= 1

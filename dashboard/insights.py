@@ -26,16 +26,28 @@ def _persona_reason(persona) -> str:
     )
 
 
-def insights_html(insights) -> str:
-    """The table of predictions, every value with its reason on hover; all text escaped."""
-    offers = (
-        "".join(
-            f"<li><b>{escape(offer.label)}</b> {offer.score:.0%}<br><span class='c360-muted'>"
-            f"{escape(offer.reason)}</span></li>"
-            for offer in insights.offers
-        )
-        or "<li class='c360-muted'>holds every product they are eligible for</li>"
+def _offers_html(insights) -> str:
+    """The top offers with their reasons; a former customer's are win-back offers, whose reason already
+    gives the persona's share that is their score."""
+    rows = "".join(
+        f"<li><b>{escape(offer.label)}</b>{'' if insights.former else f' {offer.score:.0%}'}<br>"
+        f"<span class='c360-muted'>{escape(offer.reason)}</span></li>"
+        for offer in insights.offers
     )
+    none = (
+        "nothing they held is open to them now"
+        if insights.former
+        else "holds every product they are eligible for"
+    )
+    return rows or f"<li class='c360-muted'>{none}</li>"
+
+
+def insights_html(insights) -> str:
+    """The table of predictions, every value with its reason on hover; all text escaped.
+
+    A former customer has no churn risk or lifetime value left: churn says when they left, lifetime value
+    its note, and the offers are win-back offers.
+    """
     sentiment = insights.sentiment
     sentiment_text = (
         escape(sentiment.text)
@@ -43,20 +55,29 @@ def insights_html(insights) -> str:
         else f"<span class='c360-inferred'>{escape(sentiment.text)}</span>"
     )
     churn = insights.churn
-    return f"""<dl class='c360-kpi'>
-<dt>Churn risk</dt><dd>{tip(churn.text, _churn_reason(churn))}</dd>
-<dt>Sentiment</dt><dd>{sentiment_text}</dd>
-<dt>Persona</dt><dd>{tip(insights.persona.name, _persona_reason(insights.persona))}</dd>
-<dt>Lifetime value</dt><dd>{tip(insights.ltv.text, insights.ltv.assumptions)}</dd>
-</dl>
-<h4>Next best offers</h4><ol class='c360-offers'>{offers}</ol>
-<details><summary>Why this churn risk</summary><ul>{
-        "".join(
+    if insights.former:
+        churn_row = f"<dt>Churn</dt><dd>Left on {churn.closed_on.isoformat()}</dd>"
+        ltv = escape(insights.ltv.text)
+        offers_title = "Win-back offers"
+        why = ""
+    else:
+        churn_row = f"<dt>Churn risk</dt><dd>{tip(churn.text, _churn_reason(churn))}</dd>"
+        ltv = tip(insights.ltv.text, insights.ltv.assumptions)
+        offers_title = "Next best offers"
+        factors = "".join(
             f"<li>{escape(f.name)}: {'+' if f.contribution > 0 else '−'}{abs(f.contribution):.2f} log-odds"
             f" <span class='c360-muted'>({escape(f.detail)})</span></li>"
             for f in churn.factors
         )
-    }</ul></details>
+        why = f"<details><summary>Why this churn risk</summary><ul>{factors}</ul></details>"
+    return f"""<dl class='c360-kpi'>
+{churn_row}
+<dt>Sentiment</dt><dd>{sentiment_text}</dd>
+<dt>Persona</dt><dd>{tip(insights.persona.name, _persona_reason(insights.persona))}</dd>
+<dt>Lifetime value</dt><dd>{ltv}</dd>
+</dl>
+<h4>{offers_title}</h4><ol class='c360-offers'>{_offers_html(insights)}</ol>
+{why}
 <p class='c360-muted'>customer #{insights.customer_id} · model {escape(insights.model_version)}</p>"""
 
 

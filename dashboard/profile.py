@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import date
+
+import pandas as pd
 import panel as pn
 import param
 from panel.viewable import Viewer
@@ -32,6 +35,24 @@ def inferred_needs(insights) -> list[str]:
     return [need for need, products in NEEDS.items() if offered & set(products)][:3]
 
 
+def left_on(holdings: pd.DataFrame) -> date | None:
+    """The day a former customer's last account closed, as the bank's records say; None while any
+    account is open or none is known (the models call a customer former by the same rule)."""
+    if holdings.empty or (holdings["status"] != "closed").any():
+        return None
+    return pd.Timestamp(holdings["closed_date"].max()).date()
+
+
+def holding_labels(holdings: pd.DataFrame) -> list[str]:
+    """Each account's product; a closed one says so, with the day it closed."""
+    return [
+        label(product) if status != "closed" else f"{label(product)} (closed {pd.Timestamp(closed):%Y-%m-%d})"
+        for product, status, closed in zip(
+            holdings["product"], holdings["status"], holdings["closed_date"], strict=True
+        )
+    ]
+
+
 class ProfileView(Viewer):
     """Who is on the line; personal data is masked and the SSN never reaches the browser."""
 
@@ -56,20 +77,26 @@ class ProfileView(Viewer):
         self.photo.object = record.photo if record.photo and record.photo.is_file() else None
         profile = record.profile
         address = profile.get("address") or {}
+        left = left_on(record.holdings)
         needs = stated_needs(record)
-        needs_note = "" if needs else "<p class='c360-muted'>inferred from browsing and persona</p>"
+        inferred_from = "the products they held" if left else "browsing and persona"
+        needs_note = "" if needs else f"<p class='c360-muted'>inferred from {inferred_from}</p>"
         needs = needs or inferred_needs(self.store.insights)
-        holdings = [label(p) for p in record.holdings.get("product", [])]
+        badge = (
+            "<p><span class='c360-badge c360-badge-away c360-former'>Former customer · left on {}</span></p>"
+        )
+        former = badge.format(left) if left else ""
+        holdings = items(holding_labels(record.holdings), "no products")
         banking = f"<p class='c360-error'>{escape(record.banking_error)}</p>" if record.banking_error else ""
         phone, email = profile.get("phone_number"), profile.get("email")
         contact = f"{mask_phone(phone)} · {escape(mask_email(email))}"
         self.details.object = f"""
-<h2 class='c360-name'>{escape(profile.get("name"))}</h2>
+<h2 class='c360-name'>{escape(profile.get("name"))}</h2>{former}
 <p class='c360-contact'>Customer #{escape(profile.get("id"))} · {contact}<br>
 {escape(address.get("city", ""))}, {escape(address.get("state", ""))} · SSN {mask_ssn(profile.get("ssn"))}
 · customer since {escape(profile.get("first_visit", "—"))}</p>
 <div class='c360-columns'><div><h4>Needs</h4>{items(needs)}{needs_note}</div>
-<div><h4>Has</h4>{banking}{items(holdings, "no products")}</div></div>"""
+<div><h4>{"Had" if left else "Has"}</h4>{banking}{holdings}</div></div>"""
 
     def __panel__(self):
         return pn.Row(self.photo, self.details, css_classes=["c360-profile"], sizing_mode="stretch_width")

@@ -9,6 +9,17 @@ from panel.viewable import Viewer
 
 from dashboard.markup import escape, keeps_going
 from dashboard.store import CustomerStore
+from models.ltv import SpendRate
+
+
+def spend_note(rate: SpendRate) -> str:
+    """The rate in words under the plot; the model's note (not enough history, or a former customer's
+    "left on ...: nothing projected") comes first, and a former customer's rate is the one they left with."""
+    if not rate.enough_history:
+        return rate.note
+    when = "by then" if rate.note else "now"
+    rates = f"${rate.monthly_rate:,.0f} a month {when} (${rate.average_monthly:,.0f} average over the window)"
+    return f"{rate.note} · {rates}" if rate.note else rates
 
 
 class SpendView(Viewer):
@@ -41,6 +52,7 @@ class SpendView(Viewer):
             layers.append(
                 hv.Curve(rate.fitted, "date", "cumulative", label="fitted rate").opts(color="#d62728")
             )
+        if not rate.projection.empty:  # empty without enough history, and for a former customer
             layers.append(
                 hv.Curve(rate.projection, "date", "cumulative", label="projection").opts(
                     color="#d62728", line_dash="dashed"
@@ -55,12 +67,7 @@ class SpendView(Viewer):
             show_grid=True,
             tools=["hover"],
         )
-        self.note.object = (
-            f"<p class='c360-muted'>{escape(rate.note)}</p>"
-            if not rate.enough_history
-            else f"<p class='c360-muted'>${rate.monthly_rate:,.0f} a month now "
-            f"(${rate.average_monthly:,.0f} average over the window)</p>"
-        )
+        self.note.object = f"<p class='c360-muted'>{escape(spend_note(rate))}</p>"
 
     def __panel__(self):
         return pn.Column(self.plot, self.note, css_classes=["c360-spend"], sizing_mode="stretch_width")

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
+from datetime import date
 
+import pandas as pd
 import pytest
 from panel.models.tabulator import CellClickEvent
 
+from connectors.products import label
+from connectors.sample import Layout
 from dashboard.behind import BehindTheScenes
-from dashboard.directory import DirectoryView
+from dashboard.directory import COLUMNS, DirectoryView
 from dashboard.heatmap import HeatmapView, persona_from_label
 from dashboard.insights import InsightsView
 from dashboard.profile import ProfileView
@@ -21,6 +26,20 @@ from tests.dashboard.conftest import HOSTILE_ID, HOSTILE_NAME
 @pytest.fixture
 def store(services):
     return CustomerStore(services)
+
+
+MISSING_VALUE = re.compile(r"\b(?:None|nan|NaN|NaT|<NA>)\b")
+
+
+@pytest.fixture
+def former(services) -> tuple[int, date]:
+    """A former customer of the test data (every account closed) and the day they left."""
+    accounts = pd.read_parquet(Layout(services.settings.data_dir).accounts)
+    held = accounts.groupby("customer_id").agg(
+        closed=("status", lambda status: (status == "closed").all()), left=("closed_date", "max")
+    )
+    customer_id = int(held.index[held["closed"]][0])
+    return customer_id, pd.Timestamp(held.loc[customer_id, "left"]).date()
 
 
 def _customer_with_survey(services) -> int:
@@ -49,7 +68,7 @@ def test_selecting_a_customer_updates_every_view_together(store, services):
     assert store.record.profile["id"] == target
     assert profile.details.object != before[0]
     assert store.record.profile["last_name"] in profile.details.object or "&#x27;" in profile.details.object
-    assert "Churn risk" in insights.body.object and store.insights.persona.name in insights.body.object
+    assert "<dt>Churn" in insights.body.object and store.insights.persona.name in insights.body.object
     assert spend.plot.object is not None or "not enough" in spend.note.object.lower()
     assert "★" in survey.body.object
 
@@ -116,3 +135,49 @@ def test_behind_the_scenes_shows_the_last_sql_and_stream_health(store):
     panel = BehindTheScenes(store=store)
     assert "SELECT" in panel.sql.object.upper() and " ms" in panel.sql.object
     assert "stream:" in panel.health.object and "replay" in panel.health.object
+
+
+def test_a_former_customer_reads_as_former_in_every_view(store, former):
+    customer_id, left = former
+    profile, insights, spend, survey = (
+        ProfileView(store=store),
+        InsightsView(store=store),
+        SpendView(store=store),
+        SurveyView(store=store),
+    )
+    store.customer_id = customer_id
+
+    assert f"Former customer · left on {left}" in profile.details.object
+    products = [label(product) for product in store.record.holdings["product"]]
+    assert products and all(f"{product} (closed {left})" in profile.details.object for product in products)
+    body = insights.body.object
+    assert f"Left on {left}" in body and "Churn risk" not in body and "Why this churn risk" not in body
+    assert store.insights.ltv.note in body
+    assert "Win-back offers" in body and "Next best offers" not in body
+    assert all(f"<b>{offer.label}</b><br>" in body for offer in store.insights.offers), "no score"
+    assert "nothing projected" in spend.note.object
+    layers = [] if spend.plot.object is None else [layer.label for layer in spend.plot.object]
+    assert "projection" not in layers
+    for html in (profile.details.object, body, spend.note.object, survey.body.object):
+        assert not MISSING_VALUE.search(html), html
+
+
+def test_an_active_customer_has_no_former_marks(store):
+    profile, insights, spend = ProfileView(store=store), InsightsView(store=store), SpendView(store=store)
+    assert store.record.profile["name"] == "Erika Gallardo"
+    assert "Former customer" not in profile.details.object and "(closed " not in profile.details.object
+    assert "Churn risk" in insights.body.object and "Next best offers" in insights.body.object
+    assert "a month now" in spend.note.object
+    assert "projection" in [layer.label for layer in spend.plot.object]
+
+
+def test_the_directory_shows_who_left_and_when(store, former):
+    customer_id, left = former
+    view = DirectoryView(store=store)
+    view.search.value_input = store.services.directory.customer(customer_id).profile["name"]
+    rows = view.table.value.set_index("id")
+    assert rows.loc[customer_id, "status"] == f"left {left}"
+    view.search.value_input = "gallardo"
+    assert view.table.value.set_index("name").loc["Erika Gallardo", "status"] == "active"
+    shown = rows[list(COLUMNS)]
+    assert not shown.isna().any().any() and not MISSING_VALUE.search(shown.to_string())
