@@ -4,7 +4,8 @@
 
 The load is N Bokeh client sessions (websocket clients that receive every update as a browser would); real
 Chromium pages, opened while they are connected, measure first render and the latency of selecting a
-customer until every view has updated. Server memory is read from /proc before, during and after.
+customer until every view has updated. Server memory is read from /proc once a first page has been served
+(what every page shares is then loaded), with the N sessions open, and after they close.
 The naive baseline, measured in the same run, is the same screen built without the process-wide services
 (every session opens the sources and loads the models itself), as a straightforward Panel app would.
 """
@@ -12,9 +13,8 @@ The naive baseline, measured in the same run, is the same screen built without t
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -27,9 +27,8 @@ from tornado.ioloop import IOLoop
 
 import dashboard.app  # noqa: F401 - registers the Bokeh models of our views, which the clients must resolve
 from bench import report
-from connectors.sample import Layout, generate
-from models.train import train
-from tests.servers import CHROMIUM_ARGS, DEEP_TEXT, answers, find_chromium, free_port, wait_until
+from bench.server import prepare, rss_mb, serve, serve_dashboard, stop, wait_answering
+from tests.servers import CHROMIUM_ARGS, DEEP_TEXT, find_chromium, free_port
 
 SELECT_TIMEOUT_MS = 60_000.0
 NAIVE_APP = """
@@ -45,52 +44,6 @@ pn.state.on_session_destroyed(lambda _ctx: services.close())
 app.get_services = lambda _settings: services
 create_app(settings).servable()
 """
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def _wait_answering(
-    url: str, process: subprocess.Popen, timeout: float = 180, per_request: float = 5
-) -> None:
-    wait_until(
-        lambda: answers(url, timeout=per_request) or process.poll() is not None, timeout=timeout, interval=0.5
-    )
-    if process.poll() is not None:
-        raise RuntimeError("the dashboard server exited at start")
-
-
-def _serve(command: list[str], port: int) -> subprocess.Popen:
-    return subprocess.Popen(
-        [*command, "--port", str(port)],
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-def _stop(process: subprocess.Popen) -> None:
-    """SIGTERM, and SIGKILL when an overloaded server does not stop within 30 s."""
-    if process.poll() is None:
-        os.killpg(process.pid, 15)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, 9)
-            process.wait(timeout=30)
-
-
-def _prepare(data_dir: Path, customers: int) -> Path:
-    layout = Layout(data_dir)
-    if not layout.exists():
-        generate(data_dir, customers, progress=False)
-    if not (data_dir / "models").exists():
-        train(layout, progress=False)
-    return data_dir
 
 
 class PageProbe:
@@ -188,21 +141,24 @@ def _p95(values: list[float]) -> float:
     return round(float(np.percentile(values, 95)), 1)
 
 
-def run(sessions: int, customers: int, data_dir: Path, probes: int, settle_s: float) -> dict:
-    data_dir = _prepare(data_dir, customers)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/customer360"
-    server = _serve([sys.executable, "-m", "dashboard", "--data-dir", str(data_dir)], port)
+def run(
+    sessions: int, customers: int, data_dir: Path, probes: int, settle_s: float, close_wait_s: float
+) -> dict:
+    data_dir = prepare(data_dir, customers)
+    server, url = serve_dashboard(data_dir)
     result: dict = {"sessions": sessions, "customers": customers}
     try:
-        _wait_answering(url, server)
-        time.sleep(settle_s)
-        rss_start = _rss_mb(server.pid)
+        wait_answering(url, server)
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=find_chromium(), args=CHROMIUM_ARGS)
+            warm_up = PageProbe(browser, url)  # a served server: its first page loads what every page shares
+            warm_up.first_render_ms()
+            warm_up.close()
+            time.sleep(settle_s)
+            rss_start = rss_mb(server.pid)
             clients, loop, thread = _clients(url, sessions)
             time.sleep(settle_s)
-            rss_loaded = _rss_mb(server.pid)
+            rss_loaded = rss_mb(server.pid)
             renders, selects = [], []
             for index in range(probes):
                 probe = PageProbe(browser, url)
@@ -212,10 +168,10 @@ def run(sessions: int, customers: int, data_dir: Path, probes: int, settle_s: fl
             _close_clients(clients, loop, thread)
             browser.close()
         rss_after = rss_loaded
-        deadline = time.monotonic() + 120  # Bokeh discards closed sessions after its unused-session lifetime
+        deadline = time.monotonic() + close_wait_s  # Bokeh discards closed sessions after their lifetime
         while time.monotonic() < deadline:
             time.sleep(5)
-            rss_after = _rss_mb(server.pid)
+            rss_after = rss_mb(server.pid)
             if rss_after <= rss_start + 0.25 * (rss_loaded - rss_start):
                 break
         result.update(
@@ -231,7 +187,7 @@ def run(sessions: int, customers: int, data_dir: Path, probes: int, settle_s: fl
             probes=probes,
         )
     finally:
-        _stop(server)
+        stop(server)
     try:
         result["baseline_first_render_p95_ms"] = _naive_first_render(data_dir, probes)
     except (AssertionError, RuntimeError) as error:  # keep the measured figures when the baseline fails
@@ -242,38 +198,25 @@ def run(sessions: int, customers: int, data_dir: Path, probes: int, settle_s: fl
 def _naive_first_render(data_dir: Path, probes: int) -> float:
     """First render when every session loads the sources and models itself (no process-wide cache)."""
     port = free_port()
-    app = Path(f"/tmp/c360-naive-{port}") / "customer360.py"
-    app.parent.mkdir(parents=True, exist_ok=True)
-    app.write_text(NAIVE_APP)
-    server = _serve(
-        [
-            sys.executable,
-            "-m",
-            "panel",
-            "serve",
-            str(app),
-            "--address",
-            "127.0.0.1",
-            "--args",
-            "--data-dir",
-            str(data_dir),
-        ],
-        port,
-    )
-    url = f"http://127.0.0.1:{port}/customer360"
-    try:
-        _wait_answering(url, server, timeout=300, per_request=120)  # each naive page loads everything
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=find_chromium(), args=CHROMIUM_ARGS)
-            renders = []
-            for _ in range(probes):
-                probe = PageProbe(browser, url)
-                renders.append(probe.first_render_ms())
-                probe.close()
-            browser.close()
-        return _p95(renders)
-    finally:
-        _stop(server)
+    with tempfile.TemporaryDirectory(prefix="c360-naive-") as folder:
+        app = Path(folder) / "customer360.py"
+        app.write_text(NAIVE_APP)
+        command = [sys.executable, "-m", "panel", "serve", str(app), "--address", "127.0.0.1"]
+        server = serve([*command, "--port", str(port), "--args", "--data-dir", str(data_dir)])
+        url = f"http://127.0.0.1:{port}/customer360"
+        try:
+            wait_answering(url, server, timeout=300, per_request=120)  # each naive page loads everything
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=find_chromium(), args=CHROMIUM_ARGS)
+                renders = []
+                for _ in range(probes):
+                    probe = PageProbe(browser, url)
+                    renders.append(probe.first_render_ms())
+                    probe.close()
+                browser.close()
+            return _p95(renders)
+        finally:
+            stop(server)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -287,10 +230,13 @@ def main(argv: list[str] | None = None) -> int:
         "--probes", type=int, default=10, help="Chromium pages that measure render and select"
     )
     parser.add_argument("--settle", type=float, default=10.0, help="seconds to let memory settle")
+    parser.add_argument(
+        "--close-wait", type=float, default=120.0, help="seconds to wait for memory to come back after close"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     data_dir = args.data_dir or Path(f"/tmp/c360-bench-{args.customers}")
-    result = run(args.sessions, args.customers, data_dir, args.probes, args.settle)
+    result = run(args.sessions, args.customers, data_dir, args.probes, args.settle, args.close_wait)
     report(result, args.json)
     return 0
 

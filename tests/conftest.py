@@ -20,14 +20,11 @@ from connectors.config import Settings
 from connectors.local_broker import LocalBroker
 from connectors.sample import Layout
 from tests.sample_data import make_sample
-from tests.servers import CHROMIUM_ARGS, MariaDBServer, MissingComponent, find_chromium
+from tests.servers import CHROMIUM_ARGS, CHROMIUM_MISSING, MariaDBServer, MissingComponent, find_chromium
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
-CHROMIUM_MISSING = (
-    "Chromium not installed: run `sudo apt-get install chromium` (make test does this when run as root)"
-)
 PLAYWRIGHT_MISSING = "Playwright not installed: run `.venv/bin/pip install -e '.[test]'`"
 
 

@@ -83,6 +83,11 @@ def _describe(predicate: Callable[[], object]) -> str:
     return name
 
 
+CHROMIUM_MISSING = (
+    "Chromium not installed: run `sudo apt-get install chromium` (make test does this when run as root)"
+)
+
+
 def find_chromium() -> str | None:
     """Path to Debian's ``chromium``, which Playwright drives because it cannot download browsers here."""
     return shutil.which("chromium")

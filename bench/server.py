@@ -1,0 +1,67 @@
+"""Run the dashboard as its own server process for a benchmark, and watch its memory from /proc."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from connectors.sample import Layout, generate
+from models.train import train
+from tests.servers import answers, free_port, wait_until
+
+
+def prepare(data_dir: Path, customers: int) -> Path:
+    """A generated and trained data set in ``data_dir``, made only when missing."""
+    layout = Layout(data_dir)
+    if not layout.exists():
+        generate(data_dir, customers, progress=False)
+    if not (data_dir / "models").exists():
+        train(layout, progress=False)
+    return data_dir
+
+
+def rss_mb(pid: int) -> float:
+    """The process's resident memory in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def serve(command: list[str]) -> subprocess.Popen:
+    """Start a server command in its own process group, quietly."""
+    return subprocess.Popen(
+        command,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def serve_dashboard(data_dir: Path) -> tuple[subprocess.Popen, str]:
+    """``python -m dashboard`` on a free port; returns the process and the page's URL."""
+    port = free_port()
+    process = serve([sys.executable, "-m", "dashboard", "--data-dir", str(data_dir), "--port", str(port)])
+    return process, f"http://127.0.0.1:{port}/customer360"
+
+
+def wait_answering(url: str, process: subprocess.Popen, timeout: float = 180, per_request: float = 5) -> None:
+    """Poll until the page answers; fail at once if the server exits."""
+    wait_until(
+        lambda: answers(url, timeout=per_request) or process.poll() is not None, timeout=timeout, interval=0.5
+    )
+    if process.poll() is not None:
+        raise RuntimeError("the dashboard server exited at start")
+
+
+def stop(process: subprocess.Popen) -> None:
+    """SIGTERM, and SIGKILL when an overloaded server does not stop within 30 s."""
+    if process.poll() is None:
+        os.killpg(process.pid, 15)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, 9)
+            process.wait(timeout=30)
