@@ -145,7 +145,7 @@ class DirectoryView(Viewer):
         """A click anywhere on a row selects that customer."""
         rows = self._result.rows if self._result is not None else None
         if rows is not None and event.row is not None and 0 <= event.row < len(rows):
-            self.store.customer_id = int(rows.iloc[event.row]["id"])
+            self.store.select(int(rows.iloc[event.row]["id"]))
 
     def __panel__(self):
         return pn.Column(

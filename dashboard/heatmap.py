@@ -21,6 +21,7 @@ class HeatmapView(Viewer):
     """Upsell and cross-sell chances by persona, the selected customer's persona highlighted."""
 
     store = param.ClassSelector(class_=CustomerStore)
+    highlight = param.Integer(default=None, allow_None=True, doc="the selected customer's persona")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -28,13 +29,19 @@ class HeatmapView(Viewer):
         if models is None:
             self.pane = pn.pane.HTML("<p class='c360-muted'>The heatmap appears once models are trained.</p>")
             return
-        plot = hv.DynamicMap(pn.bind(self._element, insights=self.store.param.insights))
+        self._follow_persona()
+        plot = hv.DynamicMap(pn.bind(self._element, highlight=self.param.highlight))
         self.tap = hv.streams.Tap(source=plot, x=None, y=None)
         self.tap.param.watch(self._clicked, ["y"])
         self.pane = pn.pane.HoloViews(plot, sizing_mode="stretch_width", min_height=340)
 
-    def _element(self, insights):
-        highlight = insights.persona.id if insights is not None else None
+    @param.depends("store.insights", watch=True)
+    def _follow_persona(self) -> None:
+        """Redraw only when the persona changes, not on every re-ranking of the same customer's offers."""
+        insights = self.store.insights
+        self.highlight = insights.persona.id if insights is not None else None
+
+    def _element(self, highlight: int | None):
         return self.store.services.models.heatmap(highlight_persona=highlight)
 
     @keeps_going

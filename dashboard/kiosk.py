@@ -74,7 +74,7 @@ class KioskRotation(Viewer):
         if not fresh:  # everyone has had a turn: start the round again
             self._shown.clear()
             fresh = customers
-        self.store.customer_id = fresh[0]
+        self.store.select(fresh[0])
         self._shown.append(fresh[0])
         self.banner.object = (
             f"<p class='c360-muted'>{len(customers):,} {escape(kind)} · next in {self.rotate} s</p>"

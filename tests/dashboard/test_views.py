@@ -69,7 +69,7 @@ def test_selecting_a_customer_updates_every_view_together(store, services):
     assert profile.details.object != before[0]
     assert store.record.profile["last_name"] in profile.details.object or "&#x27;" in profile.details.object
     assert "<dt>Churn" in insights.body.object and store.insights.persona.name in insights.body.object
-    assert spend.plot.object is not None or "not enough" in spend.note.object.lower()
+    assert spend.layers() or "not enough" in spend.note.object.lower()
     assert "★" in survey.body.object
 
 
@@ -156,8 +156,7 @@ def test_a_former_customer_reads_as_former_in_every_view(store, former):
     assert "Win-back offers" in body and "Next best offers" not in body
     assert all(f"<b>{offer.label}</b><br>" in body for offer in store.insights.offers), "no score"
     assert "nothing projected" in spend.note.object
-    layers = [] if spend.plot.object is None else [layer.label for layer in spend.plot.object]
-    assert "projection" not in layers
+    assert "projection" not in spend.layers()
     for html in (profile.details.object, body, spend.note.object, survey.body.object):
         assert not MISSING_VALUE.search(html), html
 
@@ -168,7 +167,7 @@ def test_an_active_customer_has_no_former_marks(store):
     assert "Former customer" not in profile.details.object and "(closed " not in profile.details.object
     assert "Churn risk" in insights.body.object and "Next best offers" in insights.body.object
     assert "a month now" in spend.note.object
-    assert "projection" in [layer.label for layer in spend.plot.object]
+    assert spend.layers() == ["spending", "fitted rate", "projection"]
 
 
 def test_the_directory_shows_who_left_and_when(store, former):
