@@ -47,9 +47,12 @@ lint:  ## ruff, as the test suite runs it
 format:
 	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
 
-bench: install  ## the benchmarks, each printing JSON (see README)
+bench: install  ## the benchmarks, each printing JSON (see README; about 40 minutes in all)
 	$(BIN)/python -m bench.directory --json
 	$(BIN)/python -m bench.stream --json
+	$(BIN)/python -m bench.models --json
+	$(BIN)/python -m bench.sessions --sessions 50 --json
+	$(BIN)/python -m bench.kiosk --json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

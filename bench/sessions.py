@@ -64,7 +64,11 @@ class PageProbe:
         return (time.perf_counter() - started) * 1000
 
     def select_ms(self, row: int) -> float:
-        """Click a directory row; time until the profile and the insights both show that customer."""
+        """Click a directory row; time until the profile and the insights both show that customer.
+
+        A selection reaches the browser as one batch (``CustomerStore.select``), so the message that
+        brings the profile and the insights also carries every other view's update.
+        """
         rows = self.page.locator(".c360-directory .tabulator-row")
         rows.nth(row).wait_for(timeout=60_000)
         cell = rows.nth(row).locator('.tabulator-cell[tabulator-field="id"]').first
