@@ -99,7 +99,8 @@ def run(args: argparse.Namespace) -> dict:
             baseline.append((time.perf_counter() - started) * 1000)
         con.close()
         return {
-            "customers": len(ids),
+            "customers": meta["metrics"]["customers"],
+            "scored_customers": len(ids),  # active customers: former ones have no churn score to rank
             "cores": os.cpu_count(),
             "load_average_before": round(load_before, 2),
             "training_s": round(training_s, 1),
