@@ -20,7 +20,7 @@ import numpy as np
 from playwright.sync_api import sync_playwright
 
 from bench import report
-from bench.server import prepare, rss_mb, serve_dashboard, stop, wait_answering
+from bench.server import add_data_options, data_set, rss_mb, serve_dashboard, stop, wait_answering
 from tests.servers import CHROMIUM_ARGS, DEEP_TEXT, find_chromium
 
 SAMPLE_EVERY_S = 5.0
@@ -47,7 +47,6 @@ def _watch(pid: int, seconds: float, on_sample=None) -> list[tuple[float, float]
 def run(
     minutes: float, rotate: int, warmup_s: float, idle_minutes: float, customers: int, data_dir: Path
 ) -> dict:
-    data_dir = prepare(data_dir, customers)
     server, url = serve_dashboard(data_dir)
     try:
         wait_answering(url, server)
@@ -96,13 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rotate", type=int, default=5, help="kiosk rotation period, seconds")
     parser.add_argument("--warmup", type=float, default=60.0, help="seconds before measuring")
     parser.add_argument("--idle-minutes", type=float, default=3.0, help="baseline: no page open")
-    parser.add_argument("--customers", type=int, default=100_000, help="data set size")
-    parser.add_argument(
-        "--data-dir", type=Path, default=None, help="data folder (default: /tmp/c360-bench-N)"
-    )
+    add_data_options(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
-    data_dir = args.data_dir or Path(f"/tmp/c360-bench-{args.customers}")
+    data_dir = data_set(args)
     report(
         run(args.minutes, args.rotate, args.warmup, args.idle_minutes, args.customers, data_dir), args.json
     )

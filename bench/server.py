@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -10,6 +11,19 @@ from pathlib import Path
 from connectors.sample import Layout, generate
 from models.train import train
 from tests.servers import answers, free_port, wait_until
+
+
+def add_data_options(parser: argparse.ArgumentParser) -> None:
+    """``--customers`` and ``--data-dir``: the data set a served benchmark runs on (kept between runs)."""
+    parser.add_argument("--customers", type=int, default=100_000, help="data set size")
+    parser.add_argument(
+        "--data-dir", type=Path, default=None, help="data folder (default: /tmp/c360-bench-N)"
+    )
+
+
+def data_set(args: argparse.Namespace) -> Path:
+    """The data set the options name, generated and trained when missing."""
+    return prepare(args.data_dir or Path(f"/tmp/c360-bench-{args.customers}"), args.customers)
 
 
 def prepare(data_dir: Path, customers: int) -> Path:

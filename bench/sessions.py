@@ -27,7 +27,7 @@ from tornado.ioloop import IOLoop
 
 import dashboard.app  # noqa: F401 - registers the Bokeh models of our views, which the clients must resolve
 from bench import report
-from bench.server import prepare, rss_mb, serve, serve_dashboard, stop, wait_answering
+from bench.server import add_data_options, data_set, rss_mb, serve, serve_dashboard, stop, wait_answering
 from tests.servers import CHROMIUM_ARGS, DEEP_TEXT, find_chromium, free_port
 
 SELECT_TIMEOUT_MS = 60_000.0
@@ -148,7 +148,6 @@ def _p95(values: list[float]) -> float:
 def run(
     sessions: int, customers: int, data_dir: Path, probes: int, settle_s: float, close_wait_s: float
 ) -> dict:
-    data_dir = prepare(data_dir, customers)
     server, url = serve_dashboard(data_dir)
     result: dict = {"sessions": sessions, "customers": customers}
     try:
@@ -226,10 +225,7 @@ def _naive_first_render(data_dir: Path, probes: int) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.sessions", description=__doc__.split("\n")[0])
     parser.add_argument("--sessions", type=int, default=50, help="concurrent websocket sessions")
-    parser.add_argument("--customers", type=int, default=100_000, help="data set size")
-    parser.add_argument(
-        "--data-dir", type=Path, default=None, help="data folder (default: /tmp/c360-bench-N)"
-    )
+    add_data_options(parser)
     parser.add_argument(
         "--probes", type=int, default=10, help="Chromium pages that measure render and select"
     )
@@ -239,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
-    data_dir = args.data_dir or Path(f"/tmp/c360-bench-{args.customers}")
+    data_dir = data_set(args)
     result = run(args.sessions, args.customers, data_dir, args.probes, args.settle, args.close_wait)
     report(result, args.json)
     return 0
