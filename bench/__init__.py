@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+from collections.abc import Callable
 
 
 def report(result: dict, as_json: bool) -> None:
@@ -13,3 +15,19 @@ def report(result: dict, as_json: bool) -> None:
     width = max(map(len, result), default=0)
     for key, value in result.items():
         print(f"{key:>{width}}: {value}")
+
+
+def command(
+    name: str,
+    doc: str,
+    add_options: Callable[[argparse.ArgumentParser], None],
+    run: Callable[[argparse.Namespace], dict],
+    argv: list[str] | None,
+) -> int:
+    """A benchmark's command line: its own options and ``--json``, then run it and print the result."""
+    parser = argparse.ArgumentParser(prog=f"python -m bench.{name}", description=doc.split("\n")[0])
+    add_options(parser)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+    report(run(args), args.json)
+    return 0

@@ -29,7 +29,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from bench import report
+from bench import command
 from connectors import queries
 from connectors.config import Settings
 from connectors.directory import Directory, fold
@@ -217,17 +217,15 @@ def run(args: argparse.Namespace) -> dict:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.directory", description=__doc__.split("\n")[0])
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+def _options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--customers", type=int, default=1_000_000, help="size of the generated data set")
     parser.add_argument("--data-dir", type=Path, help="use (or generate) the data set here instead of /tmp")
     parser.add_argument("--queries", type=int, default=600, help="timed searches (after a warm-up)")
     parser.add_argument("--seed", type=int, default=360, help="seed of the data set and the query mix")
-    args = parser.parse_args(argv)
-    result = run(args)
-    report(result, args.json)
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return command("directory", __doc__, _options, run, argv)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from playwright.sync_api import sync_playwright
 
-from bench import report
+from bench import command
 from bench.server import add_data_options, data_set, rss_mb, serve_dashboard, stop, wait_answering
 from tests.servers import CHROMIUM_ARGS, DEEP_TEXT, find_chromium
 
@@ -89,20 +89,20 @@ def run(
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.kiosk", description=__doc__.split("\n")[0])
+def _run(args: argparse.Namespace) -> dict:
+    return run(args.minutes, args.rotate, args.warmup, args.idle_minutes, args.customers, data_set(args))
+
+
+def _options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--minutes", type=float, default=10.0, help="how long the kiosk page is measured")
     parser.add_argument("--rotate", type=int, default=5, help="kiosk rotation period, seconds")
     parser.add_argument("--warmup", type=float, default=60.0, help="seconds before measuring")
     parser.add_argument("--idle-minutes", type=float, default=3.0, help="baseline: no page open")
     add_data_options(parser)
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    args = parser.parse_args(argv)
-    data_dir = data_set(args)
-    report(
-        run(args.minutes, args.rotate, args.warmup, args.idle_minutes, args.customers, data_dir), args.json
-    )
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return command("kiosk", __doc__, _options, _run, argv)
 
 
 if __name__ == "__main__":

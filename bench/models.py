@@ -23,7 +23,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
-from bench import report
+from bench import command
 from connectors.products import PRODUCTS
 from connectors.sample import Layout, generate
 from models.insights import Insights
@@ -116,17 +116,15 @@ def run(args: argparse.Namespace) -> dict:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.models", description=__doc__.split("\n")[0])
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+def _options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, help="use this data set instead of generating one")
     parser.add_argument("--customers", type=int, default=100_000, help="size of the generated data set")
     parser.add_argument("--samples", type=int, default=2000, help="customers scored")
     parser.add_argument("--baseline-samples", type=int, default=20, help="customers scored from scratch")
-    args = parser.parse_args(argv)
-    result = run(args)
-    report(result, args.json)
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return command("models", __doc__, _options, run, argv)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from playwright.sync_api import sync_playwright
 from tornado.ioloop import IOLoop
 
 import dashboard.app  # noqa: F401 - registers the Bokeh models of our views, which the clients must resolve
-from bench import report
+from bench import command
 from bench.server import add_data_options, data_set, rss_mb, serve, serve_dashboard, stop, wait_answering
 from tests.servers import CHROMIUM_ARGS, DEEP_TEXT, find_chromium, free_port
 
@@ -222,8 +222,11 @@ def _naive_first_render(data_dir: Path, probes: int) -> float:
             stop(server)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.sessions", description=__doc__.split("\n")[0])
+def _run(args: argparse.Namespace) -> dict:
+    return run(args.sessions, args.customers, data_set(args), args.probes, args.settle, args.close_wait)
+
+
+def _options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sessions", type=int, default=50, help="concurrent websocket sessions")
     add_data_options(parser)
     parser.add_argument(
@@ -233,12 +236,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--close-wait", type=float, default=120.0, help="seconds to wait for memory to come back after close"
     )
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    args = parser.parse_args(argv)
-    data_dir = data_set(args)
-    result = run(args.sessions, args.customers, data_dir, args.probes, args.settle, args.close_wait)
-    report(result, args.json)
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return command("sessions", __doc__, _options, _run, argv)
 
 
 if __name__ == "__main__":

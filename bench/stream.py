@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 from confluent_kafka import Consumer, TopicPartition
 
-from bench import report
+from bench import command
 from connectors import config
 from connectors.clicks_pipeline import BUCKET_MS
 from connectors.clickstream import ClickStream
@@ -306,9 +306,7 @@ def run(args: argparse.Namespace) -> dict:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.stream", description=__doc__.split("\n")[0])
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+def _options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, default=30.0, help="throughput and memory phase, seconds")
     parser.add_argument("--rate", type=float, default=150_000, help="produce rate cap for throughput")
     parser.add_argument("--latency-duration", type=float, default=15.0, help="latency phase, seconds")
@@ -325,10 +323,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--customers", type=int, default=3000, help="size of the generated data set")
     parser.add_argument("--data-dir", type=Path, help="use this data set instead of generating one")
-    args = parser.parse_args(argv)
-    result = run(args)
-    report(result, args.json)
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return command("stream", __doc__, _options, run, argv)
 
 
 if __name__ == "__main__":
