@@ -72,7 +72,7 @@ class LiveView(pn.viewable.Viewer):
         """Empty the view's buffers."""
 
 
-def _forget(stream: hv.streams.Pipe | hv.streams.Buffer, empty: pd.DataFrame) -> None:
+def _forget(stream: hv.streams.Pipe, empty: pd.DataFrame) -> None:
     """Replace a stream's data without redrawing: the session that showed it is gone."""
     with param.edit_constant(stream):
         stream.data = empty

@@ -16,8 +16,10 @@ import panel as pn
 
 
 class SessionTimer:
-    """Call ``callback`` every ``period_ms`` while the session's page is connected (and once on connecting,
-    with ``at_start``)."""
+    """Call ``callback`` every ``period_ms`` while the session's page is connected.
+
+    With ``at_start`` it is also called once as the page connects, so a view shows fresh data at once.
+    """
 
     def __init__(self, callback: Callable[[], None], period_ms: int, at_start: bool = False):
         self._callback = callback
