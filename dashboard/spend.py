@@ -10,7 +10,7 @@ from panel.viewable import Viewer
 
 from dashboard.markup import escape, keeps_going
 from dashboard.store import CustomerStore
-from models.ltv import SpendRate
+from models.ltv import SpendRate, no_spending
 
 
 def spend_note(rate: SpendRate) -> str:
@@ -24,9 +24,6 @@ def spend_note(rate: SpendRate) -> str:
 
 
 LAYERS = ("spending", "fitted rate", "projection")
-_NO_SPENDING = pd.DataFrame(
-    {"date": pd.Series([], dtype="datetime64[ns]"), "cumulative": pd.Series([], dtype=float)}
-)
 
 
 def _spend_plot(data: dict[str, pd.DataFrame]) -> hv.Overlay:
@@ -80,7 +77,7 @@ class SpendView(Viewer):
 
     def _spending(self) -> tuple[dict[str, pd.DataFrame], str]:
         """The plot's frames and the note under it, for the selected customer."""
-        empty = dict.fromkeys(LAYERS, _NO_SPENDING)
+        empty = dict.fromkeys(LAYERS, no_spending())
         record, models = self.store.record, self.store.services.models
         if record is None or models is None:
             return empty, ""
@@ -89,7 +86,7 @@ class SpendView(Viewer):
             return empty, f"<p class='c360-muted'>{escape(rate.note)}</p>"
         data = {
             "spending": rate.cumulative,
-            "fitted rate": rate.fitted if rate.enough_history else _NO_SPENDING,
+            "fitted rate": rate.fitted,  # empty without enough history
             "projection": rate.projection,  # empty without enough history, and for a former customer
         }
         return data, f"<p class='c360-muted'>{escape(spend_note(rate))}</p>"

@@ -113,6 +113,11 @@ class SpendRate:
     note: str
 
 
+def no_spending() -> pd.DataFrame:
+    """A spend line with no points, in the shape of ``SpendRate``'s frames (date, cumulative)."""
+    return pd.DataFrame({"date": pd.Series(dtype="datetime64[ns]"), "cumulative": pd.Series(dtype=float)})
+
+
 def spend_rate(
     transactions: pd.DataFrame,
     as_of: date,
@@ -152,13 +157,10 @@ def spend_rate(
     )
     enough = bool(rate.enough_history[0])
     if not enough:
-        empty = pd.DataFrame(
-            {"date": pd.Series(dtype="datetime64[ns]"), "cumulative": pd.Series(dtype=float)}
-        )
         return SpendRate(
             cumulative,
-            empty,
-            empty,
+            no_spending(),
+            no_spending(),
             float(rate.monthly_rate[0]),
             float(rate.average_monthly[0]),
             float(rate.trend[0]),
