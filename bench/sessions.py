@@ -2,9 +2,9 @@
 
     python -m bench.sessions --sessions 50 --json
 
-The load is N Bokeh client sessions (websocket clients that receive every update as a browser would); real
-Chromium pages, opened while they are connected, measure first render and the latency of selecting a
-customer until every view has updated. Server memory is read from /proc once a first page has been served
+The load is N websocket clients that speak Bokeh's protocol as a page does and read every update the server
+sends (``bench.clients``); real Chromium pages, opened while they are connected, measure first render and
+the latency of selecting a customer until every view has updated. Server memory is read from /proc once a first page has been served
 (what every page shares is then loaded), with the N sessions open, and after they close.
 The naive baseline, measured in the same run, is the same screen built without the process-wide services
 (every session opens the sources and loads the models itself), as a straightforward Panel app would.
@@ -15,18 +15,14 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
-from bokeh.client import ClientSession, pull_session
-from bokeh.events import DocumentReady
 from playwright.sync_api import sync_playwright
-from tornado.ioloop import IOLoop
 
-import dashboard.app  # noqa: F401 - registers the Bokeh models of our views, which the clients must resolve
 from bench import command
+from bench.clients import ClientPool
 from bench.server import add_data_options, data_set, rss_mb, serve, serve_dashboard, stop, wait_answering
 from tests.servers import CHROMIUM_ARGS, DEEP_TEXT, find_chromium, free_port
 
@@ -86,61 +82,6 @@ class PageProbe:
         self.page.close()
 
 
-def _connected_session(url: str, loop: IOLoop) -> ClientSession:
-    """A websocket session that tells the server its page has loaded, as a browser does.
-
-    Without the ``document_ready`` event the server never considers the page connected: Panel's periodic
-    callbacks and HoloViews updates would wait for it on every tick, which is not what a browser causes.
-    """
-    session = pull_session(url=url, io_loop=loop)
-    session.document.callbacks.send_event(DocumentReady())
-    return session
-
-
-def _clients(url: str, count: int) -> tuple[list, IOLoop, threading.Thread]:
-    """Connect ``count`` websocket sessions on a thread of their own, which keeps receiving their updates.
-
-    Their own thread, because Playwright's synchronous API already runs an event loop on this one.
-    """
-    ready = threading.Event()
-    state: dict = {}
-
-    def connect_and_listen() -> None:
-        import asyncio
-
-        asyncio.set_event_loop(asyncio.new_event_loop())
-        loop = IOLoop.current()
-        state["loop"] = loop
-        try:
-            state["sessions"] = [_connected_session(url, loop) for _ in range(count)]
-        except Exception as error:  # reported to the caller below
-            state["error"] = error
-        ready.set()
-        if "error" not in state:
-            loop.start()
-
-    thread = threading.Thread(target=connect_and_listen, daemon=True)
-    thread.start()
-    ready.wait(timeout=600)
-    if "error" in state:
-        raise RuntimeError(f"could not open the client sessions: {state['error']}")
-    return state["sessions"], state["loop"], thread
-
-
-def _close_clients(sessions: list, loop: IOLoop, thread: threading.Thread) -> None:
-    done = threading.Event()
-
-    def close_all() -> None:
-        for session in sessions:
-            session.close()
-        done.set()
-
-    loop.add_callback(close_all)
-    done.wait(timeout=60)
-    loop.add_callback(loop.stop)
-    thread.join(timeout=30)
-
-
 def _p95(values: list[float]) -> float:
     return round(float(np.percentile(values, 95)), 1)
 
@@ -159,16 +100,18 @@ def run(
             warm_up.close()
             time.sleep(settle_s)
             rss_start = rss_mb(server.pid)
-            clients, loop, thread = _clients(url, sessions)
+            clients = ClientPool(url, sessions)
             time.sleep(settle_s)
             rss_loaded = rss_mb(server.pid)
+            received, listened = clients.frames, time.perf_counter()
             renders, selects = [], []
             for index in range(probes):
                 probe = PageProbe(browser, url)
                 renders.append(probe.first_render_ms())
                 selects.extend(probe.select_ms(row) for row in (1 + index % 5, 6 + index % 5))
                 probe.close()
-            _close_clients(clients, loop, thread)
+            received_per_s = (clients.frames - received) / (time.perf_counter() - listened)
+            clients.close()
             browser.close()
         rss_after = rss_loaded
         deadline = time.monotonic() + close_wait_s  # Bokeh discards closed sessions after their lifetime
@@ -188,6 +131,7 @@ def run(
             mb_per_session=round((rss_loaded - rss_start) / sessions, 2),
             mb_after_close=round(rss_after, 1),
             probes=probes,
+            ws_frames_per_session_s=round(received_per_s / sessions, 1),
         )
     finally:
         stop(server)

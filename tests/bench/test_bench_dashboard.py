@@ -29,6 +29,7 @@ def test_sessions_benchmark_measures_render_select_and_memory(bench_data, capsys
     assert 0 < result["first_render_p95_ms"] < sessions.SELECT_TIMEOUT_MS
     assert 0 < result["select_p95_ms"] < sessions.SELECT_TIMEOUT_MS
     assert result["rss_mb_loaded"] > 0 and result["mb_after_close"] > 0
+    assert result["ws_frames_per_session_s"] > 0  # the clients read the live updates
     assert result["baseline_first_render_p95_ms"] > 0, result.get("baseline_error")
 
 
