@@ -13,23 +13,27 @@ Parameterized with a ``customer_id`` parameter). Text from the web (page address
 
 from __future__ import annotations
 
+import threading
+import weakref
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-import holoviews as hv
 import numpy as np
 import pandas as pd
 import panel as pn
 import param
-from bokeh.models import ColumnDataSource, HoverTool
+from bokeh.models import ColumnDataSource, FixedTicker, HoverTool
 from bokeh.plotting import figure
 
-from connectors.clicks_pipeline import HISTORY_BUCKETS, rates_frame
+from connectors.clicks_pipeline import BUCKET_MS, HISTORY_BUCKETS, RATE_WINDOW_BUCKETS, rates_frame
 from connectors.clickstream import ONLINE_WITHIN, ClickStream, LastSeen
 from connectors.products import LABELS, PRODUCTS
 from dashboard.markup import escape
 from dashboard.timer import SessionTimer
 
 PRODUCT_AVERAGE_ROWS = 100  # the bars average the last 10 s of 100 ms rows
+LINE_STEP_MS = RATE_WINDOW_BUCKETS * BUCKET_MS  # the live line shows one row a second ...
+LINE_ROWS = HISTORY_BUCKETS // RATE_WINDOW_BUCKETS  # ... for the last 5 minutes
 TIMELINE_ROWS = 8  # clicks listed under the timeline plot
 PAGE_CHARS = 80  # page addresses longer than this are shortened on screen (in full on hover)
 
@@ -72,32 +76,87 @@ class LiveView(pn.viewable.Viewer):
         """Empty the view's buffers."""
 
 
-def _forget(stream: hv.streams.Pipe, empty: pd.DataFrame) -> None:
-    """Replace a stream's data without redrawing: the session that showed it is gone."""
-    with param.edit_constant(stream):
-        stream.data = empty
+@dataclass(frozen=True)
+class RatesSnapshot:
+    """The whole website's rates up to one published 100 ms bucket, as every session shows them."""
+
+    cursor: int | None  # the last published bucket
+    end_ms: np.ndarray  # the line's rows: one a second (the clicks in that second), the last 5 minutes
+    total: np.ndarray
+    now_html: str
+    products_html: str
+
+    def line_after(self, cursor: int | None) -> dict[str, np.ndarray]:
+        """The line's rows that a session which has seen up to ``cursor`` has not (all for None)."""
+        keep = slice(None) if cursor is None else self.end_ms > (cursor + 1) * BUCKET_MS
+        return {"time": self.end_ms[keep].astype("datetime64[ms]"), "total": self.total[keep]}
+
+
+class SharedRates:
+    """The website's rates, computed once per published bucket for every session of the process.
+
+    Each session used to pull its own rows, keep its own frame and format its own HTML every second: with
+    50 sessions open that was most of the server's steady work (profiled), all of it identical.
+    """
+
+    def __init__(self, stream: ClickStream):
+        self._stream = stream
+        self._rows = rates_frame(np.empty(0, np.int64), np.empty((0, len(PRODUCTS))))
+        self._snapshot = RatesSnapshot(
+            None, np.empty(0, np.int64), np.empty(0), _now_html(None), _products_html(self._rows)
+        )
+        self._lock = threading.Lock()
+
+    def latest(self) -> RatesSnapshot:
+        """The newest snapshot, with the rows the stream has published since the last one."""
+        with self._lock:
+            rows, cursor = self._stream.global_rates_since(self._snapshot.cursor)
+            if rows.empty:
+                return self._snapshot
+            self._rows = pd.concat([self._rows, rows], ignore_index=True).tail(HISTORY_BUCKETS)
+            end_ms = self._rows["time"].to_numpy().astype("datetime64[ms]").astype(np.int64)
+            whole_seconds = end_ms % LINE_STEP_MS == 0
+            self._snapshot = RatesSnapshot(
+                cursor=cursor,
+                end_ms=end_ms[whole_seconds],
+                total=self._rows["total"].to_numpy()[whole_seconds],
+                now_html=_now_html(self._rows.iloc[-1]),
+                products_html=_products_html(self._rows.tail(PRODUCT_AVERAGE_ROWS)),
+            )
+            return self._snapshot
+
+
+_SHARED_RATES: weakref.WeakKeyDictionary[ClickStream, SharedRates] = weakref.WeakKeyDictionary()
+
+
+def shared_rates(stream: ClickStream) -> SharedRates:
+    """The process's ``SharedRates`` for a stream, made on first use."""
+    if stream not in _SHARED_RATES:
+        _SHARED_RATES[stream] = SharedRates(stream)
+    return _SHARED_RATES[stream]
 
 
 class LiveClicks(LiveView):
     """Clicks per second on the whole website: the rate right now, a live line of it, and by product.
 
-    The session pulls every ``period`` (1 s). The line is a Bokeh figure whose data source takes only the
-    new rows (``ColumnDataSource.stream`` with a rollover of the last 5 minutes), which costs the server
-    about 1 ms a session; a HoloViews ``Buffer`` re-render of the same line cost 15–20 ms (profiled with
-    50 sessions open), most of it Bokeh re-walking the whole page's models. The per-product breakdown is
-    HTML bars for the same reason (twelve lines or a Bars plot cost 15–40 ms an update).
+    The session pulls every ``period`` (1 s) from the process's ``SharedRates``. The line is a Bokeh figure
+    whose data source takes only the new rows (``ColumnDataSource.stream`` with a rollover of the last 5
+    minutes at one row a second: 300 rows, where 100 ms rows sent 3,000 to every new page); a HoloViews
+    ``Buffer`` re-render of the same line cost 15–20 ms (profiled with 50 sessions open), most of it Bokeh
+    re-walking the whole page's models. The per-product breakdown is HTML bars for the same reason (twelve
+    lines or a Bars plot cost 15–40 ms an update).
     """
 
     period = param.Integer(default=1000, bounds=(100, None), constant=True)
 
     def __init__(self, **params):
         super().__init__(**params)
-        self._cursor: int | None = None
-        empty = rates_frame(np.empty(0, np.int64), np.empty((0, len(PRODUCTS))))
-        self._recent = empty
-        self.source = ColumnDataSource(_line_data(empty))
-        self.now = pn.pane.HTML(_now_html(None), sizing_mode="stretch_width")
-        self.by_product = pn.pane.HTML(_products_html(empty), sizing_mode="stretch_width")
+        self._rates = shared_rates(self.stream)
+        snapshot = self._rates.latest()
+        self._cursor = snapshot.cursor
+        self.source = ColumnDataSource(snapshot.line_after(None))
+        self.now = pn.pane.HTML(snapshot.now_html, sizing_mode="stretch_width")
+        self.by_product = pn.pane.HTML(snapshot.products_html, sizing_mode="stretch_width")
         self._layout = pn.Column(
             self.now,
             pn.pane.Bokeh(_total_figure(self.source), sizing_mode="stretch_width"),
@@ -108,25 +167,25 @@ class LiveClicks(LiveView):
         self._start_pulling()
 
     def refresh(self) -> None:
-        rows, self._cursor = self.stream.global_rates_since(self._cursor)
-        if rows.empty:
+        snapshot = self._rates.latest()
+        if snapshot.cursor == self._cursor:
             return
-        self._recent = pd.concat([self._recent, rows], ignore_index=True).tail(PRODUCT_AVERAGE_ROWS)
+        line = snapshot.line_after(self._cursor)
+        self._cursor = snapshot.cursor
         with pn.io.hold():
-            self.now.object = _now_html(rows.iloc[-1])
-            self.source.stream(_line_data(rows), rollover=HISTORY_BUCKETS)
-            self.by_product.object = _products_html(self._recent)
+            if snapshot.now_html != self.now.object:
+                self.now.object = snapshot.now_html
+            if len(line["time"]):
+                self.source.stream(line, rollover=LINE_ROWS)
+            if snapshot.products_html != self.by_product.object:
+                self.by_product.object = snapshot.products_html
 
     def _release(self) -> None:
-        self._recent = self._recent.iloc[:0]
-        self.source.data = _line_data(self._recent)
+        self._cursor = None
+        self.source.data = {"time": np.empty(0, "datetime64[ms]"), "total": np.empty(0)}
 
     def __panel__(self) -> pn.viewable.Viewable:
         return self._layout
-
-
-def _line_data(rows: pd.DataFrame) -> dict[str, np.ndarray]:
-    return {"time": rows["time"].to_numpy(), "total": rows["total"].to_numpy()}
 
 
 def _total_figure(source: ColumnDataSource) -> figure:
@@ -200,14 +259,12 @@ class CustomerActivity(LiveView):
             raise ValueError("CustomerActivity needs store=, a CustomerStore or anything with customer_id")
         self._shown: tuple | None = None
         self.badge = pn.pane.HTML("", sizing_mode="stretch_width")
-        self.timeline = hv.streams.Pipe(data=_EMPTY_ACTIVITY)
+        self.timeline = ColumnDataSource(_timeline_data(_EMPTY_ACTIVITY))
         self._clicks = pn.pane.HTML("", sizing_mode="stretch_width")
         self._interest = pn.pane.HTML("", sizing_mode="stretch_width")
         self._layout = pn.Column(
             self.badge,
-            pn.pane.HoloViews(
-                hv.DynamicMap(_timeline_plot, streams=[self.timeline]), sizing_mode="stretch_width"
-            ),
+            pn.pane.Bokeh(_timeline_figure(self.timeline), sizing_mode="stretch_width"),
             self._clicks,
             self._interest,
             css_classes=["c360-activity"],
@@ -230,14 +287,14 @@ class CustomerActivity(LiveView):
                 _EMPTY_ACTIVITY if seen is None else self.stream.customer_activity(customer_id, self.limit)
             )
             with pn.io.hold():
-                self.timeline.send(activity)
+                self.timeline.data = _timeline_data(activity)
                 self._clicks.object = _recent_clicks_html(activity)
         interest = _interest_html({} if customer_id is None else self.stream.recent_interest(customer_id))
         if interest != self._interest.object:  # the last hour moves on even without clicks
             self._interest.object = interest
 
     def _release(self) -> None:
-        _forget(self.timeline, _EMPTY_ACTIVITY)
+        self.timeline.data = _timeline_data(_EMPTY_ACTIVITY)
         self._shown = None
 
     def __panel__(self) -> pn.viewable.Viewable:
@@ -254,23 +311,36 @@ _EMPTY_ACTIVITY = pd.DataFrame(
 )
 
 
-def _timeline_plot(data: pd.DataFrame) -> hv.Scatter:
-    """One lane per product, a dot per click."""
-    lanes = data.assign(lane=[PRODUCTS.index(p) for p in data["product"]])
-    return hv.Scatter(lanes, "time", ["lane", "label", "url"]).opts(
+def _timeline_data(activity: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The clicks as columns for the timeline, with each product's lane."""
+    lanes = np.array([PRODUCTS.index(product) for product in activity["product"]], dtype=np.int64)
+    columns = {name: activity[name].to_numpy() for name in ("time", "label", "url")}
+    return {**columns, "lane": lanes}
+
+
+def _timeline_figure(source: ColumnDataSource) -> figure:
+    """One lane per product, a dot per click; the x range follows the clicks shown."""
+    plot = figure(
         title="Latest clicks",
-        xlabel="time (UTC)",
-        ylabel="",
-        yticks=list(enumerate(LABELS[p] for p in PRODUCTS)),
-        ylim=(-0.5, len(PRODUCTS) - 0.5),
-        responsive=True,
+        x_axis_type="datetime",
+        x_axis_label="time (UTC)",
+        y_range=(-0.5, len(PRODUCTS) - 0.5),
         height=260,
-        size=9,
-        framewise=True,
-        tools=["hover"],
-        hover_tooltips=[("time", "@time{%H:%M:%S}"), ("product", "@label"), ("page", "@url")],
-        hover_formatters={"@time": "datetime"},
+        sizing_mode="stretch_width",
+        tools="pan,wheel_zoom,reset",
+        toolbar_location="above",
     )
+    plot.yaxis.ticker = FixedTicker(ticks=list(range(len(PRODUCTS))))
+    plot.yaxis.major_label_overrides = {lane: LABELS[product] for lane, product in enumerate(PRODUCTS)}
+    dots = plot.scatter("time", "lane", source=source, size=9, color="#0b3d91")
+    plot.add_tools(
+        HoverTool(
+            renderers=[dots],
+            tooltips=[("time", "@time{%H:%M:%S}"), ("product", "@label"), ("page", "@url")],
+            formatters={"@time": "datetime"},
+        )
+    )
+    return plot
 
 
 def presence(seen: LastSeen | None, now: datetime) -> str:

@@ -51,7 +51,7 @@ def test_views_alone_show_produced_clicks_with_pages_escaped(
 
     wait_until(lambda: pulled(clicks), message="clicks in the line's data")
     wait_until(lambda: activity.refresh() or "online now" in activity.badge.object)
-    wait_until(lambda: activity.refresh() or len(activity.timeline.data) == 2)
+    wait_until(lambda: activity.refresh() or len(activity.timeline.data["time"]) == 2)
     assert set(activity.timeline.data["label"]) == {"Auto Loan", "Roth IRA"}
     shown = activity.badge.object + activity.__panel__().objects[2].object
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in shown and "<script>" not in shown
@@ -79,7 +79,7 @@ def test_two_sessions_share_the_global_stream_and_keep_their_own_customer(
 
     for customer, (clicks, activity) in sessions.items():
         wait_until(lambda clicks=clicks: pulled(clicks))
-        wait_until(lambda activity=activity: activity.refresh() or len(activity.timeline.data) == 3)
+        wait_until(lambda activity=activity: activity.refresh() or len(activity.timeline.data["time"]) == 3)
         assert set(activity.timeline.data["url"]) == {urls[customer]}
     first, second = (pd.DataFrame(clicks.source.data) for clicks, _ in sessions.values())
     common = first.merge(second, on="time", suffixes=("_1", "_2"))
@@ -170,7 +170,9 @@ def test_browser_sessions_get_live_clicks_and_closed_ones_let_go(
         wait_until(
             lambda: not any(view.running for view in sessions[2]), timeout=15, message="callbacks stop"
         )
-        assert len(sessions[2][0].source.data["total"]) == 0 and sessions[2][1].timeline.data.empty
+        assert (
+            len(sessions[2][0].source.data["total"]) == 0 and len(sessions[2][1].timeline.data["time"]) == 0
+        )
         assert all(view.running for view in sessions[1])
     finally:
         for context in contexts.values():
