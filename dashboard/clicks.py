@@ -13,7 +13,9 @@ Parameterized with a ``customer_id`` parameter). Text from the web (page address
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -83,8 +85,7 @@ class RatesSnapshot:
     cursor: int | None  # the last published bucket
     end_ms: np.ndarray  # the line's rows: one a second (the clicks in that second), the last 5 minutes
     total: np.ndarray
-    now_html: str
-    products_html: str
+    summary_html: str  # the rate right now and the product bars, one HTML update a second
 
     def line_after(self, cursor: int | None) -> dict[str, np.ndarray]:
         """The line's rows that a session which has seen up to ``cursor`` has not (all for None)."""
@@ -102,14 +103,17 @@ class SharedRates:
     def __init__(self, stream: ClickStream):
         self._stream = stream
         self._rows = rates_frame(np.empty(0, np.int64), np.empty((0, len(PRODUCTS))))
-        self._snapshot = RatesSnapshot(
-            None, np.empty(0, np.int64), np.empty(0), _now_html(None), _products_html(self._rows)
-        )
+        self._snapshot = RatesSnapshot(None, np.empty(0, np.int64), np.empty(0), _summary_html(self._rows))
         self._lock = threading.Lock()
+        self._asked_at = -math.inf
 
     def latest(self) -> RatesSnapshot:
-        """The newest snapshot, with the rows the stream has published since the last one."""
+        """The newest snapshot; the stream is asked for new rows at most once per 100 ms bucket."""
         with self._lock:
+            now = time.monotonic()
+            if now - self._asked_at < BUCKET_MS / 1000:
+                return self._snapshot
+            self._asked_at = now
             rows, cursor = self._stream.global_rates_since(self._snapshot.cursor)
             if rows.empty:
                 return self._snapshot
@@ -120,8 +124,7 @@ class SharedRates:
                 cursor=cursor,
                 end_ms=end_ms[whole_seconds],
                 total=self._rows["total"].to_numpy()[whole_seconds],
-                now_html=_now_html(self._rows.iloc[-1]),
-                products_html=_products_html(self._rows.tail(PRODUCT_AVERAGE_ROWS)),
+                summary_html=_summary_html(self._rows),
             )
             return self._snapshot
 
@@ -155,12 +158,10 @@ class LiveClicks(LiveView):
         snapshot = self._rates.latest()
         self._cursor = snapshot.cursor
         self.source = ColumnDataSource(snapshot.line_after(None))
-        self.now = pn.pane.HTML(snapshot.now_html, sizing_mode="stretch_width")
-        self.by_product = pn.pane.HTML(snapshot.products_html, sizing_mode="stretch_width")
+        self.summary = pn.pane.HTML(snapshot.summary_html, sizing_mode="stretch_width")
         self._layout = pn.Column(
-            self.now,
             pn.pane.Bokeh(_total_figure(self.source), sizing_mode="stretch_width"),
-            self.by_product,
+            self.summary,
             css_classes=["c360-clicks"],
             sizing_mode="stretch_width",
         )
@@ -173,12 +174,10 @@ class LiveClicks(LiveView):
         line = snapshot.line_after(self._cursor)
         self._cursor = snapshot.cursor
         with pn.io.hold():
-            if snapshot.now_html != self.now.object:
-                self.now.object = snapshot.now_html
             if len(line["time"]):
                 self.source.stream(line, rollover=LINE_ROWS)
-            if snapshot.products_html != self.by_product.object:
-                self.by_product.object = snapshot.products_html
+            if snapshot.summary_html != self.summary.object:
+                self.summary.object = snapshot.summary_html
 
     def _release(self) -> None:
         self._cursor = None
@@ -211,6 +210,12 @@ def _total_figure(source: ColumnDataSource) -> figure:
         )
     )
     return plot
+
+
+def _summary_html(rows: pd.DataFrame) -> str:
+    """The latest row's rate in words over the product bars of the last 10 s."""
+    latest = rows.iloc[-1] if len(rows) else None
+    return _now_html(latest) + _products_html(rows.tail(PRODUCT_AVERAGE_ROWS))
 
 
 def _now_html(row: pd.Series | None) -> str:
