@@ -90,17 +90,31 @@ def create_app(settings: Settings | None = None) -> pn.template.BootstrapTemplat
         [
             pn.Row(directory, middle, customer, sizing_mode="stretch_width"),
             HeatmapView(store=store),
-            pn.Card(
-                BehindTheScenes(store=store),
-                StreamHealth(stream=store.services.stream),
-                title="Behind the scenes",
-                collapsed=True,
-                sizing_mode="stretch_width",
-            ),
+            behind_the_scenes(store),
             ConnectionWatchdog(),
         ]
     )
     return page
+
+
+def behind_the_scenes(store: CustomerStore) -> pn.Card:
+    """The collapsed card for the curious; its views refresh only while it is open.
+
+    Panel hides a collapsed card's children by making them invisible in the browser, and every update of
+    a child made it visible again for a moment: a relayout every few seconds for a panel nobody looks at.
+    """
+    views = [
+        BehindTheScenes(store=store, paused=True),
+        StreamHealth(stream=store.services.stream, paused=True),
+    ]
+    card = pn.Card(*views, title="Behind the scenes", collapsed=True, sizing_mode="stretch_width")
+
+    def follow(event) -> None:
+        for view in views:
+            view.paused = event.new
+
+    card.param.watch(follow, "collapsed")
+    return card
 
 
 def create_kiosk(

@@ -16,6 +16,7 @@ class BehindTheScenes(Viewer):
 
     store = param.ClassSelector(class_=CustomerStore)
     refresh_ms = param.Integer(default=5000, doc="how often stream health is refreshed")
+    paused = param.Boolean(default=False, doc="skip refreshes while hidden (in a collapsed card)")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -24,10 +25,19 @@ class BehindTheScenes(Viewer):
         self._show_sql()
         self._show_health()
         self._timer = SessionTimer(self._show_health, self.refresh_ms)
+        self._timer.paused = self.paused
+
+    @param.depends("paused", watch=True)
+    def _follow_paused(self) -> None:
+        self._timer.paused = self.paused  # resuming refreshes the health at once
+        if not self.paused:
+            self._show_sql()
 
     @param.depends("store.last_sql", "store.last_ms", watch=True)
     @keeps_going
     def _show_sql(self) -> None:
+        if self.paused:
+            return
         self.sql.object = (
             f"<p>Last query · {self.store.last_ms:.1f} ms</p><pre>{escape(self.store.last_sql)}</pre>"
         )

@@ -45,6 +45,7 @@ class LiveView(pn.viewable.Viewer):
 
     stream = param.ClassSelector(class_=ClickStream, constant=True, doc="the process-wide click stream")
     period = param.Integer(default=1000, bounds=(100, None), constant=True, doc="milliseconds between pulls")
+    paused = param.Boolean(default=False, doc="skip pulls while hidden (in a collapsed card)")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -53,8 +54,14 @@ class LiveView(pn.viewable.Viewer):
     def _start_pulling(self) -> None:
         """Pull once the page is connected and then every ``period``; let go when the session ends."""
         self._timer = SessionTimer(self.refresh, self.period, at_start=True)
+        self._timer.paused = self.paused
         if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
             pn.state.on_session_destroyed(self._session_destroyed)
+
+    @param.depends("paused", watch=True)
+    def _follow_paused(self) -> None:
+        if self._timer is not None:
+            self._timer.paused = self.paused
 
     @property
     def running(self) -> bool:

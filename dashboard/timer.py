@@ -30,6 +30,7 @@ class SessionTimer:
         self._at_start = at_start
         self._periodic = None
         self._stopped = False
+        self._paused = False
         document = pn.state.curdoc
         if document is not None and document.session_context is not None:
             pn.state.on_session_destroyed(lambda _context: self.stop())
@@ -39,6 +40,19 @@ class SessionTimer:
     def running(self) -> bool:
         """Whether the callback is scheduled."""
         return self._periodic is not None and self._periodic.running
+
+    @property
+    def paused(self) -> bool:
+        """Whether ticks skip the callback, e.g. while the view is in a collapsed card."""
+        return self._paused
+
+    @paused.setter
+    def paused(self, paused: bool) -> None:
+        """Pause, or resume with a call at once so the view is fresh when it shows again."""
+        resumed = self._paused and not paused
+        self._paused = paused
+        if resumed and self.running:
+            self._callback()
 
     def stop(self) -> None:
         """Stop for good; a tick already queued does not run the callback."""
@@ -57,5 +71,5 @@ class SessionTimer:
         self._periodic.start()
 
     def _tick(self) -> None:
-        if self.running:
+        if self.running and not self._paused:
             self._callback()

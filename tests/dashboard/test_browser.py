@@ -77,6 +77,14 @@ def test_every_part_is_on_screen_offline_and_without_errors(page, dashboard_serv
     assert watch.errors == []
 
 
+def test_behind_the_scenes_card_shows_the_last_query_when_opened(page, dashboard_server):
+    watch = _open(page, dashboard_server.url)
+    page.get_by_text("Behind the scenes").first.click()
+    wait_until(lambda: "SELECT" in _text(page, "c360-sql").upper(), timeout=30, message="the SQL shows")
+    assert "Last query ·" in _text(page, "c360-sql")
+    assert watch.errors == []
+
+
 def test_search_select_and_linked_updates(page, dashboard_server, dashboard_data):
     last_name = _last_name(dashboard_data, 7)
     watch = _open(page, dashboard_server.url)

@@ -42,3 +42,16 @@ def test_outside_a_server_the_timer_starts_at_once_and_stops_for_good():
     assert calls == ["tick"] and timer.running
     timer.stop()
     assert not timer.running
+
+
+def test_a_paused_timer_skips_ticks_and_calls_once_on_resume():
+    calls: list[str] = []
+    timer = SessionTimer(lambda: calls.append("tick"), period_ms=1000)
+    timer.paused = True
+    timer._tick()
+    assert calls == [] and timer.running
+    timer.paused = False
+    assert calls == ["tick"]
+    timer.paused = False  # not a resume: no extra call
+    assert calls == ["tick"]
+    timer.stop()

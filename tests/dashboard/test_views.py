@@ -137,6 +137,15 @@ def test_behind_the_scenes_shows_the_last_sql_and_stream_health(store):
     assert "stream:" in panel.health.object and "replay" in panel.health.object
 
 
+def test_paused_behind_the_scenes_catches_up_when_resumed(store):
+    panel = BehindTheScenes(store=store, paused=True)
+    assert not panel.sql.object  # a collapsed card gets no updates
+    store.record_query("SELECT 360", 1.5)
+    assert not panel.sql.object
+    panel.paused = False
+    assert "SELECT 360" in panel.sql.object and "1.5 ms" in panel.sql.object
+
+
 def test_a_former_customer_reads_as_former_in_every_view(store, former):
     customer_id, left = former
     profile, insights, spend, survey = (
