@@ -6,7 +6,7 @@ import panel as pn
 import param
 from panel.viewable import Viewer
 
-from dashboard.markup import escape, keeps_going
+from dashboard.markup import HTMLText, escape, keeps_going
 from dashboard.store import CustomerStore
 from dashboard.timer import SessionTimer
 
@@ -20,8 +20,8 @@ class BehindTheScenes(Viewer):
 
     def __init__(self, **params):
         super().__init__(**params)
-        self.sql = pn.pane.HTML(css_classes=["c360-sql"], sizing_mode="stretch_width")
-        self.health = pn.pane.HTML(sizing_mode="stretch_width")
+        self.sql = HTMLText(css_classes=["c360-sql"], sizing_mode="stretch_width")
+        self.health = HTMLText(sizing_mode="stretch_width")
         self._show_sql()
         self._show_health()
         self._timer = SessionTimer(self._show_health, self.refresh_ms)

@@ -30,7 +30,7 @@ from bokeh.plotting import figure
 from connectors.clicks_pipeline import BUCKET_MS, HISTORY_BUCKETS, RATE_WINDOW_BUCKETS, rates_frame
 from connectors.clickstream import ONLINE_WITHIN, ClickStream, LastSeen
 from connectors.products import LABELS, PRODUCTS
-from dashboard.markup import escape
+from dashboard.markup import HTMLText, escape
 from dashboard.timer import SessionTimer
 
 PRODUCT_AVERAGE_ROWS = 100  # the bars average the last 10 s of 100 ms rows
@@ -165,7 +165,7 @@ class LiveClicks(LiveView):
         snapshot = self._rates.latest()
         self._cursor = snapshot.cursor
         self.source = ColumnDataSource(snapshot.line_after(None))
-        self.summary = pn.pane.HTML(snapshot.summary_html, sizing_mode="stretch_width")
+        self.summary = HTMLText(snapshot.summary_html, sizing_mode="stretch_width")
         self._layout = pn.Column(
             pn.pane.Bokeh(_total_figure(self.source), sizing_mode="stretch_width"),
             self.summary,
@@ -270,10 +270,10 @@ class CustomerActivity(LiveView):
         if self.store is None:
             raise ValueError("CustomerActivity needs store=, a CustomerStore or anything with customer_id")
         self._shown: tuple | None = None
-        self.badge = pn.pane.HTML("", sizing_mode="stretch_width")
+        self.badge = HTMLText("", sizing_mode="stretch_width")
         self.timeline = ColumnDataSource(_timeline_data(_EMPTY_ACTIVITY))
-        self._clicks = pn.pane.HTML("", sizing_mode="stretch_width")
-        self._interest = pn.pane.HTML("", sizing_mode="stretch_width")
+        self._clicks = HTMLText("", sizing_mode="stretch_width")
+        self._interest = HTMLText("", sizing_mode="stretch_width")
         self._layout = pn.Column(
             self.badge,
             pn.pane.Bokeh(_timeline_figure(self.timeline), sizing_mode="stretch_width"),
@@ -415,7 +415,7 @@ class StreamHealth(LiveView):
 
     def __init__(self, **params):
         super().__init__(**params)
-        self.panel = pn.pane.HTML("", sizing_mode="stretch_width")
+        self.panel = HTMLText("", sizing_mode="stretch_width")
         self._start_pulling()
 
     def refresh(self) -> None:

@@ -7,7 +7,7 @@ import panel as pn
 import param
 from panel.viewable import Viewer
 
-from dashboard.markup import keeps_going
+from dashboard.markup import HTMLText, keeps_going
 from dashboard.store import CustomerStore
 from models.insights import CustomerNotScored, Insights
 
@@ -82,10 +82,10 @@ class DirectoryView(Viewer):
             hidden_columns=["id", "state", "churn_risk", "persona", "persona_name"],
             configuration={"columnDefaults": {"headerSort": False}},
         )
-        self.status = pn.pane.HTML(css_classes=["c360-status"])
+        self.status = HTMLText(css_classes=["c360-status"])
         self.previous = pn.widgets.Button(label="‹ Previous", width=90)
         self.next = pn.widgets.Button(label="Next ›", width=90)
-        self.filter_note = pn.pane.HTML()
+        self.filter_note = HTMLText()
         self.clear_filter = pn.widgets.Button(label="Show all personas", width=150, visible=False)
         self.previous.on_click(lambda _: self._turn(-1))
         self.next.on_click(lambda _: self._turn(1))

@@ -7,7 +7,7 @@ import panel as pn
 import param
 from panel.viewable import Viewer
 
-from dashboard.markup import keeps_going
+from dashboard.markup import HTMLText, keeps_going
 from dashboard.store import CustomerStore
 
 
@@ -27,13 +27,13 @@ class HeatmapView(Viewer):
         super().__init__(**params)
         models = self.store.services.models
         if models is None:
-            self.pane = pn.pane.HTML("<p class='c360-muted'>The heatmap appears once models are trained.</p>")
+            self.pane = HTMLText("<p class='c360-muted'>The heatmap appears once models are trained.</p>")
             return
         self._follow_persona()
         plot = hv.DynamicMap(pn.bind(self._element, highlight=self.param.highlight))
         self.tap = hv.streams.Tap(source=plot, x=None, y=None)
         self.tap.param.watch(self._clicked, ["y"])
-        self.pane = pn.pane.HoloViews(plot, sizing_mode="stretch_width", min_height=340)
+        self.pane = pn.pane.HoloViews(plot, sizing_mode="stretch_width", height=340)
 
     @param.depends("store.insights", watch=True)
     def _follow_persona(self) -> None:

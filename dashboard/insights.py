@@ -6,7 +6,7 @@ import panel as pn
 import param
 from panel.viewable import Viewer
 
-from dashboard.markup import escape, keeps_going, tip
+from dashboard.markup import HTMLText, escape, keeps_going, tip
 from dashboard.store import CustomerStore
 from dashboard.timer import SessionTimer
 
@@ -89,7 +89,7 @@ class InsightsView(Viewer):
 
     def __init__(self, **params):
         super().__init__(**params)
-        self.body = pn.pane.HTML(sizing_mode="stretch_width")
+        self.body = HTMLText(sizing_mode="stretch_width")
         self._render()
         self._timer = SessionTimer(self._refresh, self.refresh_ms)
 

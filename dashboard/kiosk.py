@@ -10,11 +10,10 @@ from __future__ import annotations
 from collections import deque
 from datetime import timedelta
 
-import panel as pn
 import param
 from panel.viewable import Viewer
 
-from dashboard.markup import escape, keeps_going
+from dashboard.markup import HTMLText, escape, keeps_going
 from dashboard.store import CustomerStore
 from dashboard.timer import SessionTimer
 
@@ -51,7 +50,7 @@ class KioskRotation(Viewer):
 
     def __init__(self, **params):
         super().__init__(**params)
-        self.banner = pn.pane.HTML(sizing_mode="stretch_width")
+        self.banner = HTMLText(sizing_mode="stretch_width")
         self._shown: deque[int] = deque(maxlen=RECENTLY_SHOWN)
         self.advance()
         self._timer = SessionTimer(self.advance, self.rotate * 1000)

@@ -10,7 +10,7 @@ import param
 from panel.viewable import Viewer
 
 from connectors.products import NEEDS, label
-from dashboard.markup import escape, items, keeps_going, mask_email, mask_phone, mask_ssn
+from dashboard.markup import HTMLText, JPGImage, escape, items, keeps_going, mask_email, mask_phone, mask_ssn
 from dashboard.store import CustomerStore
 
 
@@ -60,8 +60,8 @@ class ProfileView(Viewer):
 
     def __init__(self, **params):
         super().__init__(**params)
-        self.photo = pn.pane.JPG(width=160, height=160, css_classes=["c360-photo"], fixed_aspect=True)
-        self.details = pn.pane.HTML(sizing_mode="stretch_width")
+        self.photo = JPGImage(width=160, height=160, css_classes=["c360-photo"], fixed_aspect=True)
+        self.details = HTMLText(sizing_mode="stretch_width")
         self._update()
 
     @param.depends("store.record", "store.insights", "store.error", watch=True)

@@ -9,7 +9,7 @@ from bokeh.models import ColumnDataSource, HoverTool, NumeralTickFormatter
 from bokeh.plotting import figure
 from panel.viewable import Viewer
 
-from dashboard.markup import escape, keeps_going
+from dashboard.markup import HTMLText, escape, keeps_going
 from dashboard.store import CustomerStore
 from models.ltv import SpendRate, no_spending
 
@@ -87,7 +87,7 @@ class SpendView(Viewer):
         self.sources = {name: ColumnDataSource(_layer_data(frame)) for name, frame in data.items()}
         self.plot = pn.pane.Bokeh(_spend_figure(self.sources), sizing_mode="stretch_width", height=260)
         self._plot_area = pn.Column(self.plot, visible=self._has_spending(data), sizing_mode="stretch_width")
-        self.note = pn.pane.HTML(note)
+        self.note = HTMLText(note)
 
     def layers(self) -> list[str]:
         """The layers drawn for the selected customer (the others are empty)."""

@@ -6,7 +6,7 @@ import panel as pn
 import param
 from panel.viewable import Viewer
 
-from dashboard.markup import escape, keeps_going
+from dashboard.markup import HTMLText, escape, keeps_going
 from dashboard.store import CustomerStore
 
 
@@ -30,7 +30,7 @@ class SurveyView(Viewer):
 
     def __init__(self, **params):
         super().__init__(**params)
-        self.body = pn.pane.HTML(sizing_mode="stretch_width")
+        self.body = HTMLText(sizing_mode="stretch_width")
         self._update()
 
     @param.depends("store.record", "store.insights", watch=True)

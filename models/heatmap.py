@@ -76,5 +76,5 @@ def heatmap(table: pd.DataFrame, highlight_persona: int | None = None) -> hv.Hea
             ("Holders", "@holders{0,0} of @customers{0,0}"),
         ],
         responsive=True,
-        min_height=320,
+        height=340,
     )
