@@ -36,7 +36,6 @@ pn.extension(
     "tabulator",
     raw_css=[(ASSETS / "customer360.css").read_text()],
     notifications=True,
-    design="bootstrap",
 )
 
 
