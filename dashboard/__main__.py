@@ -6,6 +6,7 @@ host start the server the same way.
 
 from __future__ import annotations
 
+import os
 import secrets
 import sys
 from pathlib import Path
@@ -56,5 +57,14 @@ def main(argv: list[str] | None = None) -> None:
     panel_main()
 
 
+def _on_system_allocator() -> None:
+    """Restart this command on the C library's allocator, so closed sessions' memory can go back to the
+    operating system (see ``dashboard.memory``); an allocator chosen in the environment is kept."""
+    if "PYTHONMALLOC" not in os.environ:
+        environment = {**os.environ, "PYTHONMALLOC": "malloc"}
+        os.execve(sys.executable, [sys.executable, "-m", "dashboard", *sys.argv[1:]], environment)
+
+
 if __name__ == "__main__":
+    _on_system_allocator()
     main()

@@ -1,0 +1,59 @@
+"""A closed session's memory goes back to the operating system once the session is destroyed."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import panel as pn
+import pytest
+
+from dashboard import memory
+from tests.servers import answers, free_port, wait_until
+
+
+def test_the_served_dashboard_runs_on_the_c_allocator(dashboard_server):
+    if "PYTHONMALLOC" in os.environ:
+        pytest.skip("an allocator chosen in the environment is kept")
+    environment = Path(f"/proc/{dashboard_server.process.pid}/environ").read_bytes().split(b"\0")
+    assert b"PYTHONMALLOC=malloc" in environment
+
+
+@pytest.mark.browser
+def test_memory_is_released_once_after_a_burst_of_sessions_ends(page, monkeypatch):
+    releases: list[int] = []
+    destroyed: list[object] = []
+    monkeypatch.setattr(memory, "SETTLE_S", 2.0)
+    monkeypatch.setattr(memory, "release_memory", lambda: releases.append(len(destroyed)))
+
+    def app() -> pn.viewable.Viewable:
+        memory.release_memory_when_session_ends()
+        pn.state.on_session_destroyed(destroyed.append)
+        return pn.pane.Markdown("served", css_classes=["served"])
+
+    port = free_port()
+    url = f"http://localhost:{port}/app"
+    server = pn.serve(
+        {"app": app},
+        port=port,
+        threaded=True,
+        show=False,
+        unused_session_lifetime_milliseconds=500,
+        check_unused_sessions_milliseconds=300,
+    )
+    try:
+        wait_until(lambda: answers(url), timeout=30)
+        for _ in range(3):
+            page.goto(url)
+            page.locator(".served").first.wait_for(timeout=30_000)
+        page.goto("about:blank")
+        wait_until(lambda: releases, timeout=30, message="memory released after the sessions ended")
+        # once, after the last session of the burst (the three pages and the health check's), not once each
+        assert len(destroyed) >= 3 and releases == [len(destroyed)]
+    finally:
+        server.stop()
+
+
+def test_release_memory_collects_and_trims():
+    assert memory._MALLOC_TRIM is not None  # glibc, as on every machine this runs on
+    memory.release_memory()
