@@ -77,4 +77,5 @@ def heatmap(table: pd.DataFrame, highlight_persona: int | None = None) -> hv.Hea
         ],
         responsive=True,
         height=340,
+        backend_opts={"plot.output_backend": "canvas"},  # 72 cells: WebGL would only add its startup
     )
