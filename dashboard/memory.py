@@ -5,7 +5,9 @@ A destroyed session's objects are freed, but CPython and glibc keep the freed pa
 sessions closed, the server's resident memory stayed at its 50-session peak (measured with
 ``bench.sessions``; in one process, waves of 20 sessions grew it by +81, +32 and +5 MB while every store
 was collected). Once sessions have been destroyed, a collection and glibc's ``malloc_trim`` return those
-pages. It runs once for a burst of closing sessions, a moment after the last, off the request path.
+pages. It runs once the last open session is gone, a moment after it: a full collection with sessions still
+open blocked the server for about a second (the bench's probe pages then waited for it), and their memory
+is reused by the next sessions anyway.
 
 ``python -m dashboard`` runs the server on the C library's allocator (``PYTHONMALLOC=malloc``): CPython's
 own arenas go back only when every object in them is gone, so trimming alone returned almost nothing
@@ -36,6 +38,7 @@ def _load_trim():
 
 _MALLOC_TRIM = _load_trim()
 _pending: list = []  # the scheduled release, moved later by every session destroyed before it runs
+_open_sessions = 0
 
 
 def release_memory() -> None:
@@ -47,14 +50,20 @@ def release_memory() -> None:
 
 
 def _session_destroyed(_context) -> None:
+    global _open_sessions
+    _open_sessions -= 1
     loop = IOLoop.current()
     for handle in _pending:
         loop.remove_timeout(handle)
-    _pending[:] = [loop.call_later(SETTLE_S, release_memory)]
+    _pending.clear()
+    if _open_sessions <= 0:
+        _pending.append(loop.call_later(SETTLE_S, release_memory))
 
 
 def release_memory_when_session_ends() -> None:
-    """Called while building a served page: once its session is destroyed, memory is released."""
+    """Called while building a served page: once no session is left, memory is released."""
+    global _open_sessions
     document = pn.state.curdoc
     if document is not None and document.session_context is not None:
+        _open_sessions += 1
         pn.state.on_session_destroyed(_session_destroyed)
