@@ -7,8 +7,6 @@ per-session ``CustomerStore``.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import panel as pn
 
 from connectors import config
@@ -20,6 +18,7 @@ from dashboard.directory import DirectoryView
 from dashboard.heatmap import HeatmapView
 from dashboard.insights import InsightsView
 from dashboard.kiosk import KioskRotation, rotate_seconds
+from dashboard.markup import SCREEN_CSS
 from dashboard.memory import release_memory_when_session_ends
 from dashboard.profile import ProfileView
 from dashboard.services import get_services
@@ -28,14 +27,13 @@ from dashboard.store import CustomerStore
 from dashboard.survey import SurveyView
 from dashboard.watchdog import ConnectionWatchdog
 
-ASSETS = Path(__file__).resolve().parents[1] / "assets"
 TITLE = "Customer 360"
 # Templates get no busy spinner: Panel updates every session's spinner on every periodic callback of any
 # session, which made the cost of live views grow with the square of the number of open sessions.
 
 pn.extension(
     "tabulator",
-    raw_css=[(ASSETS / "customer360.css").read_text()],
+    raw_css=[SCREEN_CSS],  # the page's own elements and the colour variables; panes carry it too
     notifications=True,
 )
 

@@ -11,14 +11,22 @@ import functools
 import html
 import logging
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 import panel as pn
 
 log = logging.getLogger(__name__)
 
 
+SCREEN_CSS = (Path(__file__).resolve().parents[1] / "assets" / "customer360.css").read_text()
+
+
 class _ObjectUpdates:
     """A pane whose new object sends the browser only what the object sets (text, and an image's size).
+
+    It carries the screen's stylesheet itself: Panel renders a pane's HTML in a shadow root, which the
+    page's stylesheet does not reach (Panel's first update used to add it, so a pane was unstyled until
+    its content first changed).
 
     Panel re-sends every property of an HTML-based pane when its object changes. Inside a template the
     first change also swaps in the design's stylesheets, which the template had left out at render, and it
@@ -26,6 +34,10 @@ class _ObjectUpdates:
     was 460 ms of a page's first selection (590 ms, profiled in Chromium). Other properties still go through
     Panel's own updates.
     """
+
+    def __init__(self, object=None, **params):
+        params.setdefault("stylesheets", [SCREEN_CSS])
+        super().__init__(object, **params)
 
     def _update(self, ref: str, model) -> None:
         model.update(**self._process_param_change({"object": self.object}))

@@ -7,7 +7,7 @@ from bokeh.document import Document
 from panel.io.state import set_curdoc
 
 from connectors.synth import draw_avatars
-from dashboard.markup import HTMLText, JPGImage, escape
+from dashboard.markup import SCREEN_CSS, HTMLText, JPGImage, escape
 
 
 def _changes(pane, new_object) -> list[str]:
@@ -40,3 +40,9 @@ def test_a_new_photo_sends_only_the_image(tmp_path):
     photo.write_bytes(draw_avatars(seed=1, count=1)[0])
     changed = _changes(JPGImage(None, width=160, height=160), photo)
     assert "stylesheets" not in changed and "text" in changed
+
+
+def test_panes_carry_the_screen_stylesheet_from_their_first_render():
+    """Panel draws a pane's HTML in a shadow root, which the page's own stylesheet does not reach."""
+    assert SCREEN_CSS in HTMLText("<span class='c360-badge'>x</span>").get_root().stylesheets
+    assert SCREEN_CSS in JPGImage(None, width=10, height=10).get_root().stylesheets
