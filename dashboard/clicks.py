@@ -108,7 +108,7 @@ class SharedRates:
     """
 
     def __init__(self, stream: ClickStream):
-        self._stream = stream
+        self._stream = weakref.ref(stream)  # the registry below is keyed on the stream: do not keep it alive
         self._rows = rates_frame(np.empty(0, np.int64), np.empty((0, len(PRODUCTS))))
         self._snapshot = RatesSnapshot(None, np.empty(0, np.int64), np.empty(0), _summary_html(self._rows))
         self._lock = threading.Lock()
@@ -121,7 +121,10 @@ class SharedRates:
             if now - self._asked_at < BUCKET_MS / 1000:
                 return self._snapshot
             self._asked_at = now
-            rows, cursor = self._stream.global_rates_since(self._snapshot.cursor)
+            stream = self._stream()
+            if stream is None:
+                return self._snapshot
+            rows, cursor = stream.global_rates_since(self._snapshot.cursor)
             if rows.empty:
                 return self._snapshot
             self._rows = pd.concat([self._rows, rows], ignore_index=True).tail(HISTORY_BUCKETS)

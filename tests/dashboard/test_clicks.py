@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import gc
+
 import pandas as pd
 import panel as pn
 import param
 import pytest
 
 from connectors import config
-from dashboard.clicks import CustomerActivity, LiveClicks, StreamHealth
+from dashboard.clicks import _SHARED_RATES, CustomerActivity, LiveClicks, StreamHealth, shared_rates
 from tests.servers import answers, free_port, wait_until
 
 HOSTILE_URL = "https://bank.example/<script>alert(1)</script>"
@@ -178,3 +180,17 @@ def test_browser_sessions_get_live_clicks_and_closed_ones_let_go(
         for context in contexts.values():
             context.close()
         server.stop()
+
+
+def test_shared_rates_go_with_their_stream():
+    class Stream:  # stands in for a ClickStream that is closed and dropped, as a test's or notebook's is
+        def global_rates_since(self, cursor):
+            raise AssertionError("not asked once the stream is gone")
+
+    before = len(_SHARED_RATES)
+    stream = Stream()
+    rates = shared_rates(stream)
+    assert shared_rates(stream) is rates  # one per stream, shared by its sessions
+    del stream
+    gc.collect()
+    assert rates.latest().cursor is None and len(_SHARED_RATES) == before
