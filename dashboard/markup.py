@@ -1,5 +1,6 @@
-"""Small helpers for the views: HTML builders (every piece of customer text goes through ``escape``) and
-``keeps_going``, which keeps one view's failure from stopping the others.
+"""Small helpers for the views: HTML builders (every piece of customer text goes through ``escape``), the
+panes that show them (``HTMLText``, ``JPGImage``), and ``keeps_going``, which keeps one view's failure from
+stopping the others.
 
 Names, comments and page addresses come from customers and the web; rendering them as markup would let a
 name like ``<img src=x onerror=alert(1)>`` run in a representative's browser. Views build HTML only here.
@@ -24,15 +25,15 @@ SCREEN_CSS = (Path(__file__).resolve().parents[1] / "assets" / "customer360.css"
 class _ObjectUpdates:
     """A pane whose new object sends the browser only what the object sets (text, and an image's size).
 
-    It carries the screen's stylesheet itself: Panel renders a pane's HTML in a shadow root, which the
-    page's stylesheet does not reach (Panel's first update used to add it, so a pane was unstyled until
-    its content first changed).
-
     Panel re-sends every property of an HTML-based pane when its object changes. Inside a template the
     first change also swaps in the design's stylesheets, which the template had left out at render, and it
     makes a pane in a collapsed card visible again: the browser restyles and lays out the whole page, which
     was 460 ms of a page's first selection (590 ms, profiled in Chromium). Other properties still go through
     Panel's own updates.
+
+    It carries the screen's stylesheet itself: Panel renders a pane's HTML in a shadow root, which the
+    page's stylesheet does not reach (Panel's first update used to add it, so a pane was unstyled until
+    its content first changed).
     """
 
     def __init__(self, object=None, **params):
