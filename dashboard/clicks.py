@@ -24,13 +24,14 @@ import numpy as np
 import pandas as pd
 import panel as pn
 import param
-from bokeh.models import ColumnDataSource, FixedTicker, HoverTool
+from bokeh.models import ColumnDataSource, FixedTicker
 from bokeh.plotting import figure
 
 from connectors.clicks_pipeline import BUCKET_MS, HISTORY_BUCKETS, RATE_WINDOW_BUCKETS, rates_frame
 from connectors.clickstream import ONLINE_WITHIN, ClickStream, LastSeen
 from connectors.products import LABELS, PRODUCTS
 from dashboard.markup import HTMLText, escape
+from dashboard.plots import add_hover, time_figure
 from dashboard.timer import SessionTimer
 
 PRODUCT_AVERAGE_ROWS = 100  # the bars average the last 10 s of 100 ms rows
@@ -199,26 +200,12 @@ class LiveClicks(LiveView):
 
 def _total_figure(source: ColumnDataSource) -> figure:
     """The live line: the last 5 minutes of clicks per second, ranges following the data."""
-    plot = figure(
-        title="Clicks per second, whole website",
-        x_axis_type="datetime",
-        x_axis_label="time (UTC)",
-        y_axis_label="clicks/s",
-        height=200,
-        sizing_mode="stretch_width",
-        tools="pan,wheel_zoom,reset",
-        toolbar_location="above",
+    plot = time_figure(
+        "Clicks per second, whole website", height=200, x_axis_label="time (UTC)", y_axis_label="clicks/s"
     )
     plot.y_range.start = 0
     line = plot.line("time", "total", source=source, line_width=2, color="#0b3d91")
-    plot.add_tools(
-        HoverTool(
-            renderers=[line],
-            tooltips=[("time", "@time{%H:%M:%S}"), ("clicks/s", "@total{0,0}")],
-            formatters={"@time": "datetime"},
-            mode="vline",
-        )
-    )
+    add_hover(plot, line, [("time", "@time{%H:%M:%S}"), ("clicks/s", "@total{0,0}")], "time", mode="vline")
     return plot
 
 
@@ -335,26 +322,13 @@ def _timeline_data(activity: pd.DataFrame) -> dict[str, np.ndarray]:
 
 def _timeline_figure(source: ColumnDataSource) -> figure:
     """One lane per product, a dot per click; the x range follows the clicks shown."""
-    plot = figure(
-        title="Latest clicks",
-        x_axis_type="datetime",
-        x_axis_label="time (UTC)",
-        y_range=(-0.5, len(PRODUCTS) - 0.5),
-        height=260,
-        sizing_mode="stretch_width",
-        tools="pan,wheel_zoom,reset",
-        toolbar_location="above",
+    plot = time_figure(
+        "Latest clicks", height=260, x_axis_label="time (UTC)", y_range=(-0.5, len(PRODUCTS) - 0.5)
     )
     plot.yaxis.ticker = FixedTicker(ticks=list(range(len(PRODUCTS))))
     plot.yaxis.major_label_overrides = {lane: LABELS[product] for lane, product in enumerate(PRODUCTS)}
     dots = plot.scatter("time", "lane", source=source, size=9, color="#0b3d91")
-    plot.add_tools(
-        HoverTool(
-            renderers=[dots],
-            tooltips=[("time", "@time{%H:%M:%S}"), ("product", "@label"), ("page", "@url")],
-            formatters={"@time": "datetime"},
-        )
-    )
+    add_hover(plot, dots, [("time", "@time{%H:%M:%S}"), ("product", "@label"), ("page", "@url")], "time")
     return plot
 
 

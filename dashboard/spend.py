@@ -5,11 +5,12 @@ from __future__ import annotations
 import pandas as pd
 import panel as pn
 import param
-from bokeh.models import ColumnDataSource, HoverTool, NumeralTickFormatter
+from bokeh.models import ColumnDataSource, NumeralTickFormatter
 from bokeh.plotting import figure
 from panel.viewable import Viewer
 
 from dashboard.markup import HTMLText, escape, keeps_going
+from dashboard.plots import add_hover, time_figure
 from dashboard.store import CustomerStore
 from models.ltv import SpendRate, no_spending
 
@@ -33,15 +34,7 @@ def _layer_data(frame: pd.DataFrame) -> dict:
 
 def _spend_figure(sources: dict[str, ColumnDataSource]) -> figure:
     """Spending as a line with its points, the fitted rate and its dashed projection; ranges follow the data."""
-    plot = figure(
-        title="Spend rate",
-        x_axis_type="datetime",
-        y_axis_label="Spent ($)",
-        height=250,
-        sizing_mode="stretch_width",
-        tools="pan,wheel_zoom,reset",
-        toolbar_location="above",
-    )
+    plot = time_figure("Spend rate", height=250, y_axis_label="Spent ($)")
     plot.yaxis.formatter = NumeralTickFormatter(format="$0,0")
     spending = sources["spending"]
     line = plot.line(
@@ -60,14 +53,7 @@ def _spend_figure(sources: dict[str, ColumnDataSource]) -> figure:
         legend_label="projection",
     )
     plot.legend.location = "top_left"
-    plot.add_tools(
-        HoverTool(
-            renderers=[line],
-            tooltips=[("date", "@date{%F}"), ("spent", "@cumulative{$0,0}")],
-            formatters={"@date": "datetime"},
-            mode="vline",
-        )
-    )
+    add_hover(plot, line, [("date", "@date{%F}"), ("spent", "@cumulative{$0,0}")], "date", mode="vline")
     return plot
 
 
