@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import weakref
 
 import pandas as pd
 import panel as pn
@@ -10,7 +11,7 @@ import param
 import pytest
 
 from connectors import config
-from dashboard.clicks import _SHARED_RATES, CustomerActivity, LiveClicks, StreamHealth, shared_rates
+from dashboard.clicks import CustomerActivity, LiveClicks, StreamHealth, shared_rates
 from tests.servers import answers, free_port, wait_until
 
 HOSTILE_URL = "https://bank.example/<script>alert(1)</script>"
@@ -187,10 +188,11 @@ def test_shared_rates_go_with_their_stream():
         def global_rates_since(self, cursor):
             raise AssertionError("not asked once the stream is gone")
 
-    before = len(_SHARED_RATES)
     stream = Stream()
     rates = shared_rates(stream)
     assert shared_rates(stream) is rates  # one per stream, shared by its sessions
+    gone = weakref.ref(stream)
     del stream
     gc.collect()
-    assert rates.latest().cursor is None and len(_SHARED_RATES) == before
+    assert gone() is None  # the registry's entry did not keep it alive
+    assert rates.latest().cursor is None

@@ -39,8 +39,9 @@ def test_memory_is_released_once_the_last_session_has_ended(page, monkeypatch):
         port=port,
         threaded=True,
         show=False,
-        unused_session_lifetime_milliseconds=500,
-        check_unused_sessions_milliseconds=300,
+        # long enough that a loaded machine connects a page's websocket before its session counts as unused
+        unused_session_lifetime_milliseconds=3000,
+        check_unused_sessions_milliseconds=500,
     )
     try:
         wait_until(lambda: answers(url), timeout=30)
