@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -262,6 +262,25 @@ def answers(url: str, needle: bytes = b"", timeout: float = 5) -> bool:
             return response.status == 200 and needle in response.read()
     except OSError:
         return False
+
+
+@contextlib.contextmanager
+def panel_server(name: str, app: Callable[[], Any], query: str = "", **server_options: Any) -> Iterator[str]:
+    """Serve ``app`` at ``/name`` from a Panel server on a thread of this process; yields the page's URL.
+
+    It returns once the page answers (``query`` is added to that first request, for apps that need
+    arguments): that request builds a session which no browser connects to.
+    """
+    import panel as pn
+
+    port = free_port()
+    url = f"http://localhost:{port}/{name}"
+    server = pn.serve({name: app}, port=port, threaded=True, show=False, **server_options)
+    try:
+        wait_until(lambda: answers(url + query), timeout=30)
+        yield url
+    finally:
+        server.stop()
 
 
 # Headless in a container: no sandbox or GPU there, and no reaching out to Google's services.

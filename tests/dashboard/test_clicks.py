@@ -12,7 +12,7 @@ import pytest
 
 from connectors import config
 from dashboard.clicks import CustomerActivity, LiveClicks, StreamHealth, shared_rates
-from tests.servers import answers, free_port, wait_until
+from tests.servers import free_port, panel_server, wait_until
 
 HOSTILE_URL = "https://bank.example/<script>alert(1)</script>"
 HOSTILE_TAG = "<img src=x onerror=alert(1)>"
@@ -136,51 +136,46 @@ def test_browser_sessions_get_live_clicks_and_closed_ones_let_go(
         )
         return pn.Column(*views)
 
-    port = free_port()
-    server = pn.serve(
-        {"clicks": app},
-        port=port,
-        threaded=True,
-        show=False,
-        check_unused_sessions_milliseconds=200,
-        unused_session_lifetime_milliseconds=200,
-    )
-    contexts = {customer: browser.new_context() for customer in (1, 2)}
-    try:
-        wait_until(lambda: answers(f"http://localhost:{port}/clicks?customer=1"), timeout=30)
-        pages = {c: context.new_page() for c, context in contexts.items()}
-        dialogs: list[str] = []
-        for customer, page in pages.items():
-            page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-            page.goto(f"http://localhost:{port}/clicks?customer={customer}")
-        wait_until(lambda: len(sessions) == 2, timeout=30, message="both sessions")
-        send_messages(
-            kafka_settings,
-            [click_message(web_user(web_users, c), "auto_loan", f"{PAGE}{c}/{HOSTILE_TAG}") for c in pages],
-        )
-        for customer, page in pages.items():
-            badge = page.locator(".c360-online").first
-            wait_until(lambda badge=badge: "online now" in badge.inner_text(), timeout=30)
-            assert f"{PAGE}{customer}/{HOSTILE_TAG}" in badge.inner_text()  # shown as text, not markup
-            assert f"{PAGE}{3 - customer}" not in badge.inner_text()
-            page.locator(".c360-clicks canvas").first.wait_for(timeout=30_000)
-            clicks, activity = sessions[customer]
-            wait_until(lambda clicks=clicks: sum(clicks.source.data["total"]) > 0, timeout=15)
-            assert clicks.running and activity.running
+    options = {"check_unused_sessions_milliseconds": 200, "unused_session_lifetime_milliseconds": 200}
+    with panel_server("clicks", app, query="?customer=1", **options) as url:
+        contexts = {customer: browser.new_context() for customer in (1, 2)}
+        try:
+            pages = {c: context.new_page() for c, context in contexts.items()}
+            dialogs: list[str] = []
+            for customer, page in pages.items():
+                page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+                page.goto(f"{url}?customer={customer}")
+            wait_until(lambda: len(sessions) == 2, timeout=30, message="both sessions")
+            send_messages(
+                kafka_settings,
+                [
+                    click_message(web_user(web_users, c), "auto_loan", f"{PAGE}{c}/{HOSTILE_TAG}")
+                    for c in pages
+                ],
+            )
+            for customer, page in pages.items():
+                badge = page.locator(".c360-online").first
+                wait_until(lambda badge=badge: "online now" in badge.inner_text(), timeout=30)
+                assert f"{PAGE}{customer}/{HOSTILE_TAG}" in badge.inner_text()  # shown as text, not markup
+                assert f"{PAGE}{3 - customer}" not in badge.inner_text()
+                page.locator(".c360-clicks canvas").first.wait_for(timeout=30_000)
+                clicks, activity = sessions[customer]
+                wait_until(lambda clicks=clicks: sum(clicks.source.data["total"]) > 0, timeout=15)
+                assert clicks.running and activity.running
 
-        assert dialogs == []
-        contexts.pop(2).close()
-        wait_until(
-            lambda: not any(view.running for view in sessions[2]), timeout=15, message="callbacks stop"
-        )
-        assert (
-            len(sessions[2][0].source.data["total"]) == 0 and len(sessions[2][1].timeline.data["time"]) == 0
-        )
-        assert all(view.running for view in sessions[1])
-    finally:
-        for context in contexts.values():
-            context.close()
-        server.stop()
+            assert dialogs == []
+            contexts.pop(2).close()
+            wait_until(
+                lambda: not any(view.running for view in sessions[2]), timeout=15, message="callbacks stop"
+            )
+            assert (
+                len(sessions[2][0].source.data["total"]) == 0
+                and len(sessions[2][1].timeline.data["time"]) == 0
+            )
+            assert all(view.running for view in sessions[1])
+        finally:
+            for context in contexts.values():
+                context.close()
 
 
 def test_shared_rates_go_with_their_stream():

@@ -9,7 +9,7 @@ import panel as pn
 import pytest
 
 from dashboard import memory
-from tests.servers import answers, free_port, wait_until
+from tests.servers import panel_server, wait_until
 
 
 def test_the_served_dashboard_runs_on_the_c_allocator(dashboard_server):
@@ -32,19 +32,9 @@ def test_memory_is_released_once_the_last_session_has_ended(page, monkeypatch):
         pn.state.on_session_destroyed(destroyed.append)
         return pn.pane.Markdown("served", css_classes=["served"])
 
-    port = free_port()
-    url = f"http://localhost:{port}/app"
-    server = pn.serve(
-        {"app": app},
-        port=port,
-        threaded=True,
-        show=False,
-        # long enough that a loaded machine connects a page's websocket before its session counts as unused
-        unused_session_lifetime_milliseconds=3000,
-        check_unused_sessions_milliseconds=500,
-    )
-    try:
-        wait_until(lambda: answers(url), timeout=30)
+    # sessions count as unused after 3 s: long enough for a loaded machine to connect a page's websocket
+    options = {"unused_session_lifetime_milliseconds": 3000, "check_unused_sessions_milliseconds": 500}
+    with panel_server("app", app, **options) as url:
         staying = page.context.new_page()
         staying.goto(url)
         staying.locator(".served").first.wait_for(timeout=30_000)
@@ -58,8 +48,6 @@ def test_memory_is_released_once_the_last_session_has_ended(page, monkeypatch):
         staying.close()
         wait_until(lambda: releases, timeout=30, message="memory released after the last session ended")
         assert releases == [len(destroyed)]  # once, after the last, not once a session
-    finally:
-        server.stop()
 
 
 def test_release_memory_collects_and_trims():

@@ -6,7 +6,7 @@ import panel as pn
 import pytest
 
 from dashboard.timer import SessionTimer
-from tests.servers import answers, free_port, wait_until
+from tests.servers import panel_server, wait_until
 
 
 @pytest.mark.browser
@@ -19,11 +19,7 @@ def test_timers_start_when_a_page_connects_and_never_for_a_bare_request(page):
         sessions.append((pn.state.curdoc, timer, ticks))
         return pn.pane.Markdown("ticking", css_classes=["ticking"])
 
-    port = free_port()
-    url = f"http://localhost:{port}/timer"
-    server = pn.serve({"timer": app}, port=port, threaded=True, show=False)
-    try:
-        wait_until(lambda: answers(url), timeout=30)  # a health check: the page is served, never connected
+    with panel_server("timer", app) as url:  # its first request is a health check, never connected
         page.goto(url)
         page.locator(".ticking").first.wait_for(timeout=30_000)
         wait_until(lambda: len(sessions) == 2 and len(sessions[1][2]) >= 5, message="the page's timer ticks")
@@ -32,8 +28,6 @@ def test_timers_start_when_a_page_connects_and_never_for_a_bare_request(page):
         assert not bare.running and ticks == []
         assert not document.session_callbacks  # nothing rescheduling itself while it waits for a connection
         assert sessions[1][1].running
-    finally:
-        server.stop()
 
 
 def test_outside_a_server_the_timer_starts_at_once_and_stops_for_good():
