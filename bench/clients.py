@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from urllib.parse import urlsplit, urlunsplit
 
+from bokeh.client.util import websocket_url_for_server_url
 from bokeh.client.websocket import WebSocketClientConnectionWrapper
 from bokeh.document import Document
 from bokeh.events import DocumentReady
@@ -24,13 +24,6 @@ from tornado.httpclient import HTTPRequest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-
-
-def websocket_url(page_url: str) -> str:
-    """The Bokeh websocket address of a served page: ``http://host/app`` → ``ws://host/app/ws``."""
-    parts = urlsplit(page_url)
-    scheme = "wss" if parts.scheme == "https" else "ws"
-    return urlunsplit((scheme, parts.netloc, parts.path.rstrip("/") + "/ws", "", ""))
 
 
 def _ready_patch(protocol: Protocol):
@@ -46,9 +39,8 @@ class ListeningClient:
     """One page's worth of websocket traffic: pull the document, say it is ready, read every update."""
 
     def __init__(self, url: str):
-        self.url = websocket_url(url)
+        self.url = websocket_url_for_server_url(url)  # http://host/app -> ws://host/app/ws
         self.frames = 0
-        self.bytes = 0
         self._protocol = Protocol()
         self._socket: WebSocketClientConnection | None = None
 
@@ -66,9 +58,8 @@ class ListeningClient:
 
     async def listen(self) -> None:
         """Read what the server sends until the connection closes."""
-        while (fragment := await self._socket.read_message()) is not None:
+        while await self._socket.read_message() is not None:
             self.frames += 1
-            self.bytes += len(fragment)
 
     def close(self) -> None:
         if self._socket is not None:
@@ -112,11 +103,6 @@ class ClientPool:
     def frames(self) -> int:
         """Websocket frames received by all clients so far (a Bokeh message is three or more)."""
         return sum(client.frames for client in self.clients)
-
-    @property
-    def bytes(self) -> int:
-        """Bytes received by all clients so far."""
-        return sum(client.bytes for client in self.clients)
 
     def close(self, timeout_s: float = 60.0) -> None:
         """Close every connection and stop the thread."""
