@@ -19,7 +19,7 @@ from dashboard.heatmap import HeatmapView
 from dashboard.insights import InsightsView
 from dashboard.kiosk import KioskRotation, rotate_seconds
 from dashboard.markup import SCREEN_CSS
-from dashboard.memory import release_memory_when_session_ends
+from dashboard.memory import track_session
 from dashboard.profile import ProfileView
 from dashboard.services import get_services
 from dashboard.spend import SpendView
@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None) -> pn.template.BootstrapTemplat
     if problem is not None:
         return problem
     store = create_store(settings)
-    release_memory_when_session_ends()
+    track_session()
     page = pn.template.BootstrapTemplate(
         title=TITLE, header_background="#0b3d91", sidebar_width=0, busy_indicator=None
     )
@@ -126,7 +126,7 @@ def create_kiosk(
         return problem
     period, note = rotate_seconds(rotate)
     store = create_store(settings)
-    release_memory_when_session_ends()
+    track_session()
     page = pn.template.BootstrapTemplate(
         title=f"{TITLE} · live",
         theme="dark" if dark else "default",
