@@ -14,7 +14,10 @@ def _arg(name: str) -> str | None:
     return values[0].decode("utf-8", "replace") if values else None
 
 
-if _arg("kiosk") in ("1", "true", "yes"):
-    create_kiosk(rotate=_arg("rotate"), dark=_arg("theme") == "dark").servable()
-else:
-    create_app().servable()
+# Bokeh walks every model of the document again each time a template adds one of its roots; frozen, it
+# walks them once at the end (a page built in 290 ms instead of 370, measured in-process).
+with pn.state.curdoc.models.freeze():
+    if _arg("kiosk") in ("1", "true", "yes"):
+        create_kiosk(rotate=_arg("rotate"), dark=_arg("theme") == "dark").servable()
+    else:
+        create_app().servable()
