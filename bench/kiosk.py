@@ -81,6 +81,7 @@ def run(
         "customers_shown": len(shown),
         "rss_mb_start": round(kiosk[0][1], 1),
         "rss_mb_end": round(kiosk[-1][1], 1),
+        "rss_mb_min": round(min(mb for _, mb in kiosk), 1),
         "rss_mb_max": round(max(mb for _, mb in kiosk), 1),
         "kiosk_mb_per_hour": _growth_mb_per_hour(kiosk),
         "idle_mb_per_hour": _growth_mb_per_hour(idle),
