@@ -9,7 +9,7 @@ from panel.viewable import Viewer
 
 from dashboard.markup import HTMLText, keeps_going
 from dashboard.store import CustomerStore
-from models.insights import CustomerNotScored, Insights
+from models.insights import Insights
 
 FIELDS = {"Any field": "any", "Name": "name", "Phone": "phone", "Email": "email"}
 SORTS = {
@@ -31,25 +31,8 @@ COLUMNS = {
 
 
 def with_status(rows: pd.DataFrame, models: Insights | None) -> pd.DataFrame:
-    """The rows with a status: "active", "left YYYY-MM-DD" or "not scored yet"; unchanged without models.
-
-    The models score only active customers, so only the rows without a churn risk are looked up.
-    """
-    if models is None:
-        return rows
-
-    def status(customer_id: int, churn_risk: float) -> str:
-        if not pd.isna(churn_risk):
-            return "active"
-        try:
-            insights = models.for_customer(customer_id)
-        except CustomerNotScored:
-            return "not scored yet"
-        return f"left {insights.churn.closed_on.isoformat()}" if insights.former else "active"
-
-    return rows.assign(
-        status=[status(int(i), risk) for i, risk in zip(rows["id"], rows["churn_risk"], strict=True)]
-    )
+    """The rows with a status: "active", "left YYYY-MM-DD" or "not scored yet"; unchanged without models."""
+    return rows if models is None else rows.assign(status=models.standing(rows["id"]))
 
 
 class DirectoryView(Viewer):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -178,6 +178,20 @@ class Insights:
                 f"{self.trained_at}): retrain with `python -m models.train`"
             )
         return row
+
+    def standing(self, customer_ids: Iterable[int]) -> list[str]:
+        """Each customer's standing, as the directory lists it: "active", "left YYYY-MM-DD" (a former
+        customer) or "not scored yet" (new since training); one lookup for a whole page of rows."""
+        ids = np.fromiter(customer_ids, dtype=np.int64)
+        if not len(self._ids):
+            return ["not scored yet"] * len(ids)
+        rows = np.minimum(np.searchsorted(self._ids, ids), len(self._ids) - 1)
+        known = self._ids[rows] == ids
+        closed = self._columns["closed_on"][rows]
+        return [
+            "not scored yet" if not scored else "active" if np.isnat(day) else f"left {_closed_on(day)}"
+            for scored, day in zip(known, closed, strict=True)
+        ]
 
     def for_customer(
         self,

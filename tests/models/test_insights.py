@@ -134,6 +134,17 @@ def test_a_former_customer_is_told_apart_with_the_day_they_left(
     assert not insights.for_customer(1).former, "Erika Gallardo is still a customer"
 
 
+def test_standing_lists_active_former_and_unscored_customers_in_order(insights: Insights, former_customer):
+    customer_id, closed = former_customer
+    unknown = int(insights.scores()["customer_id"].max()) + 1
+    assert insights.standing([unknown, customer_id, 1]) == [
+        "not scored yet",
+        f"left {closed['closed_date'].iloc[0].date().isoformat()}",
+        "active",
+    ]
+    assert insights.standing([]) == []
+
+
 def test_respondents_get_their_own_sentiment(insights: Insights):
     scores = pd.read_parquet(insights.run / "customers.parquet")
     respondent = scores.loc[scores["sentiment_negative"].notna(), "customer_id"].iloc[0]
