@@ -31,11 +31,7 @@ TITLE = "Customer 360"
 # Templates get no busy spinner: Panel updates every session's spinner on every periodic callback of any
 # session, which made the cost of live views grow with the square of the number of open sessions.
 
-pn.extension(
-    "tabulator",
-    raw_css=[SCREEN_CSS],  # the page's own elements and the colour variables; panes carry it too
-    notifications=True,
-)
+pn.extension("tabulator", notifications=True)
 
 
 def problem_page(message: str) -> pn.template.BootstrapTemplate:
@@ -147,6 +143,7 @@ def create_kiosk(
                     sizing_mode="stretch_width",
                 ),
                 css_classes=["c360-kiosk", *(["c360-dark"] if dark else [])],
+                stylesheets=[SCREEN_CSS],  # large type and the dark colours, inherited by every view
                 sizing_mode="stretch_width",
             ),
             ConnectionWatchdog(),

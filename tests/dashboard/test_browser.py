@@ -77,6 +77,26 @@ def test_every_part_is_on_screen_offline_and_without_errors(page, dashboard_serv
     assert watch.errors == []
 
 
+def _style(page, selector: str, prop: str) -> str:
+    """A computed style of the first element matching ``selector`` (Playwright's selectors pierce shadow roots)."""
+    return page.locator(selector).first.evaluate(f"e => getComputedStyle(e).getPropertyValue('{prop}')")
+
+
+def test_the_screen_stylesheet_reaches_inside_every_pane(page, dashboard_server):
+    _open(page, dashboard_server.url)
+    assert _style(page, ".c360-profile .c360-contact", "color") == "rgb(107, 114, 128)"  # --c360-muted
+    assert _style(page, ".c360-online .c360-badge", "border-radius") != "0px"
+    assert _style(page, ".c360-insights .c360-kpi", "display") == "grid"
+
+
+def test_kiosk_type_is_larger_and_dark_theme_lightens_muted_text(page, dashboard_server):
+    _open(page, dashboard_server.url)
+    screen = float(_style(page, ".c360-insights dd", "font-size").removesuffix("px"))
+    _open(page, f"{dashboard_server.url}?kiosk=1&theme=dark")
+    assert float(_style(page, ".c360-insights dd", "font-size").removesuffix("px")) >= 1.4 * screen
+    assert _style(page, ".c360-profile .c360-contact", "color") == "rgb(160, 174, 192)"
+
+
 def test_behind_the_scenes_card_shows_the_last_query_when_opened(page, dashboard_server):
     watch = _open(page, dashboard_server.url)
     page.get_by_text("Behind the scenes").first.click()
