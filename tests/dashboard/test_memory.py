@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import weakref
+from collections.abc import Iterator
 from pathlib import Path
 
 import panel as pn
@@ -37,25 +39,34 @@ def recorded(monkeypatch) -> dict[str, list]:
     return calls
 
 
-@pytest.mark.browser
-def test_memory_is_released_once_the_last_session_has_ended(page, recorded):
-    releases, destroyed = recorded["released"], recorded["destroyed"]
+# sessions count as unused after 3 s: long enough for a loaded machine to connect a page's websocket
+SESSION_OPTIONS = {"unused_session_lifetime_milliseconds": 3000, "check_unused_sessions_milliseconds": 500}
+
+
+@contextlib.contextmanager
+def _one_page_stays_while_two_come_and_go(page, recorded: dict[str, list]) -> Iterator:
+    """Serve a page that tracks its session; yields the page that stays open once two others have gone."""
 
     def app() -> pn.viewable.Viewable:
         memory.track_session()
-        pn.state.on_session_destroyed(destroyed.append)
+        pn.state.on_session_destroyed(recorded["destroyed"].append)
         return pn.pane.Markdown("served", css_classes=["served"])
 
-    # sessions count as unused after 3 s: long enough for a loaded machine to connect a page's websocket
-    options = {"unused_session_lifetime_milliseconds": 3000, "check_unused_sessions_milliseconds": 500}
-    with panel_server("app", app, **options) as url:
+    with panel_server("app", app, **SESSION_OPTIONS) as url:
         staying = page.context.new_page()
         staying.goto(url)
         staying.locator(".served").first.wait_for(timeout=30_000)
-        for _ in range(2):  # pages that come and go while one stays open
+        for _ in range(2):
             page.goto(url)
             page.locator(".served").first.wait_for(timeout=30_000)
         page.goto("about:blank")
+        yield staying
+
+
+@pytest.mark.browser
+def test_memory_is_released_once_the_last_session_has_ended(page, recorded):
+    releases, destroyed = recorded["released"], recorded["destroyed"]
+    with _one_page_stays_while_two_come_and_go(page, recorded) as staying:
         wait_until(lambda: len(destroyed) >= 3, timeout=30, message="the closed pages' sessions end")
         assert releases == []  # a session is still open: its neighbours' memory is reused, not released
         assert len(recorded["frozen"]) == 3  # each page, once it had loaded
@@ -69,24 +80,8 @@ def test_memory_is_released_once_the_last_session_has_ended(page, recorded):
 @pytest.mark.browser
 def test_garbage_is_collected_every_few_closed_sessions_while_others_stay_open(page, recorded, monkeypatch):
     monkeypatch.setattr(memory, "COLLECT_EVERY", 2)
-
-    def app() -> pn.viewable.Viewable:
-        memory.track_session()
-        pn.state.on_session_destroyed(recorded["destroyed"].append)
-        return pn.pane.Markdown("served", css_classes=["served"])
-
-    options = {"unused_session_lifetime_milliseconds": 3000, "check_unused_sessions_milliseconds": 500}
-    with panel_server("app", app, **options) as url:
-        staying = page.context.new_page()
-        staying.goto(url)
-        staying.locator(".served").first.wait_for(timeout=30_000)
-        for _ in range(2):
-            page.goto(url)
-            page.locator(".served").first.wait_for(timeout=30_000)
-        page.goto("about:blank")
-        wait_until(
-            lambda: recorded["collected"], timeout=30, message="a collection after two closed sessions"
-        )
+    with _one_page_stays_while_two_come_and_go(page, recorded) as staying:
+        wait_until(lambda: recorded["collected"], timeout=30, message="a collection after two closes")
         assert recorded["collected"][0] >= 2
         assert recorded["released"] == []
         staying.close()
