@@ -45,6 +45,7 @@ REPLAY_BACKFILL_MAX = 100_000
 FEATURED_INTERVAL_S = (5.0, 25.0)  # each featured customer clicks again after a pause in this range
 FEATURED_LINES_MAX = 200
 CLICK_DATETIME = re.compile(rb'"datetime"\s*:\s*"([^"]*)"')
+CLICK_USER_ID = re.compile(rb'"user_id"\s*:\s*(\d+)')
 
 Emit = Callable[[RawBatch], None]
 
@@ -301,8 +302,8 @@ class ReplaySource:
 
     Only clicks within ``CLICK_DAYS`` of the file's newest one are replayed: the older lines belong to
     customers who left before then (the file is in time order and an active customer's history is
-    those 30 days), and stamping them now would show people who left months ago as online. A customer
-    who left within the 30 days can still appear, with clicks from before they left.
+    those 30 days), and stamping them now would show people who left months ago as online. The clicks of
+    ``left_web_users`` (customers who left within those 30 days) are passed over for the same reason.
 
     It first backfills the lookback window (so plots have history at once, as after a Kafka restart),
     then keeps the featured customers visibly browsing: each gets a click of their own history right
@@ -319,11 +320,13 @@ class ReplaySource:
         featured_web_users: Iterable[int],
         seed: int,
         status: SourceStatus,
+        left_web_users: Iterable[int] = (),
     ) -> None:
         self.clicks = clicks
         self.rate = rate
         self.lookback = lookback
         self.featured_web_users = list(featured_web_users)
+        self.left_web_users = frozenset(int(user) for user in left_web_users)
         self.status = status
         self._random = np.random.default_rng(seed)
 
@@ -335,7 +338,8 @@ class ReplaySource:
                 return
         featured = _lines_of_users(self.clicks, self.featured_web_users)
         with self.clicks.open("rb") as file:
-            lines = _CyclingLines(file, _recent_start(file, timedelta(days=CLICK_DAYS)))
+            start = _recent_start(file, timedelta(days=CLICK_DAYS))
+            lines = _CyclingLines(file, start, skip_users=self.left_web_users)
             if lines.empty:
                 self.status.set("unavailable", f"{self.clicks} holds no clicks")
                 return
@@ -385,14 +389,24 @@ class ReplaySource:
 
 
 class _CyclingLines:
-    """Lines of a file from byte offset ``start`` on, starting over there at its end."""
+    """Lines of a file from byte offset ``start`` on, starting over there at its end; lines of the
+    ``skip_users`` (web user ids) are passed over."""
 
-    def __init__(self, file: BinaryIO, start: int = 0) -> None:
+    def __init__(self, file: BinaryIO, start: int = 0, skip_users: frozenset[int] = frozenset()) -> None:
         self._file = file
         self._start = start
+        self._skip_users = skip_users
         self._file.seek(start)
-        self.empty = not any(line.strip() for line in self._file)
+        self.empty = not any(map(self._replayed, self._file))
         self._file.seek(start)
+
+    def _replayed(self, line: bytes) -> bool:
+        if not line.strip():
+            return False
+        if not self._skip_users:
+            return True
+        user = CLICK_USER_ID.search(line)
+        return user is None or int(user.group(1)) not in self._skip_users
 
     def take(self, count: int) -> list[bytes]:
         taken: list[bytes] = []
@@ -400,7 +414,7 @@ class _CyclingLines:
             line = self._file.readline()
             if not line:
                 self._file.seek(self._start)
-            elif line.strip():
+            elif self._replayed(line):
                 taken.append(line.rstrip(b"\r\n"))
         return taken
 

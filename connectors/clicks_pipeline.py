@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter, OrderedDict, deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -191,9 +191,10 @@ class CustomerLinks:
         found = slot < len(self.customer_ids) and self.customer_ids[slot] == customer_id
         return slot if found else None
 
-    def web_user_ids(self, customer_id: int) -> list[int]:
-        slot = self.slot(customer_id)
-        return [] if slot is None else self._web_user_ids[self._slot_of_web_user == slot].tolist()
+    def web_user_ids(self, customer_ids: Iterable[int]) -> list[int]:
+        """The web logins of these customers (one pass over the logins, however many customers)."""
+        wanted = np.fromiter(customer_ids, dtype=np.int64)
+        return self._web_user_ids[np.isin(self.customer_ids[self._slot_of_web_user], wanted)].tolist()
 
     def link(self, batch: ClickBatch) -> ClickBatch:
         """Add ``customer_id`` and ``slot``; clicks of users that are no customer are dropped."""

@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from operator import attrgetter
@@ -82,7 +82,8 @@ class ClickStream:
 
     ``web_users`` maps web user ids to customers (a frame with ``web_user_id`` and ``customer_id``, or a
     ``{web_user_id: customer_id}`` mapping); clicks of other users are dropped as ``unknown_user``.
-    ``featured`` customers are kept visibly browsing by the replay source.
+    ``featured`` customers are kept visibly browsing by the replay source, and the clicks of customers who
+    ``left`` the bank are not replayed (restamped now, their history would show them online).
     """
 
     def __init__(
@@ -90,6 +91,7 @@ class ClickStream:
         settings: Settings,
         web_users: pd.DataFrame | Mapping[int, int],
         featured: Sequence[int] = (),
+        left: Iterable[int] = (),
         *,
         lookback: timedelta = LOOKBACK,
         max_customers: int = 20_000,
@@ -103,14 +105,14 @@ class ClickStream:
         if settings.kafka_bootstrap:
             self._source: KafkaSource | ReplaySource = KafkaSource(settings, lookback, self._status)
         else:
-            featured_users = [u for c in featured for u in self._links.web_user_ids(c)]
             self._source = ReplaySource(
                 Layout(settings.data_dir).clicks,
                 settings.replay_rate,
                 lookback,
-                featured_users,
+                self._links.web_user_ids(featured),
                 settings.seed,
                 self._status,
+                left_web_users=self._links.web_user_ids(left),
             )
         self._counts_lock = threading.Lock()
         self._received = self._accepted = 0

@@ -72,7 +72,8 @@ def build_services(settings: Settings) -> Services:
     except ModelsMissing as error:
         models, models_error = None, str(error)
         log.warning("%s", error)
-    stream = ClickStream(settings, web_users=directory.web_users(), featured=featured)
+    left = models.former_customers() if models is not None else ()  # the replay leaves their clicks out
+    stream = ClickStream(settings, web_users=directory.web_users(), featured=featured, left=left)
     stream.start()
     return Services(settings, directory, stream, models, models_error, featured)
 

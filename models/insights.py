@@ -179,6 +179,10 @@ class Insights:
             )
         return row
 
+    def former_customers(self) -> np.ndarray:
+        """The ids of the customers who had left (every account closed) when the models were trained."""
+        return self._ids[~self._active]
+
     def standing(self, customer_ids: Iterable[int]) -> list[str]:
         """Each customer's standing, as the directory lists it: "active", "left YYYY-MM-DD" (a former
         customer) or "not scored yet" (new since training); one lookup for a whole page of rows."""

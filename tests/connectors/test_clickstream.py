@@ -193,14 +193,21 @@ def test_replay_keeps_featured_customers_online(sample_layout, click_streams):
     assert health["dropped_total"] == 0
 
 
-def test_replay_never_shows_customers_who_left_before_the_last_30_days_online(sample_layout, click_streams):
+def _left_the_bank(sample_layout) -> tuple[pd.DataFrame, pd.DataFrame, pd.Timestamp]:
+    """The sample's clicks, the day each former customer left (index: customer id), and the start of the
+    file's last 30 days."""
     clicks = pd.read_json(sample_layout.clicks, lines=True)
     since = pd.to_datetime(clicks["datetime"]).max() - timedelta(days=30)
     accounts = pd.read_parquet(sample_layout.accounts)
     held = accounts.groupby("customer_id").agg(
         open=("status", lambda s: (s == "open").any()), left=("closed_date", "max")
     )
-    left_long_ago = set(held.index[~held["open"] & (pd.to_datetime(held["left"]) < since)])
+    return clicks, pd.to_datetime(held.loc[~held["open"], "left"]), since
+
+
+def test_replay_never_shows_customers_who_left_before_the_last_30_days_online(sample_layout, click_streams):
+    clicks, left, since = _left_the_bank(sample_layout)
+    left_long_ago = set(left.index[left < since])
     assert left_long_ago, "the sample has customers who left more than 30 days ago"
     settings = config.load(["--data-dir", str(sample_layout.root), "--replay-rate", "50000"], environ={})
     stream = click_streams(settings, lookback=timedelta(0))
@@ -210,6 +217,24 @@ def test_replay_never_shows_customers_who_left_before_the_last_30_days_online(sa
     )
     online = set(stream.online_customers())
     assert online and not online & left_long_ago
+
+
+def test_replay_leaves_out_the_clicks_of_customers_who_left_within_the_last_30_days(
+    sample_layout, click_streams, web_users
+):
+    clicks, left, since = _left_the_bank(sample_layout)
+    left_lately = left.index[left >= since]
+    users = web_users.loc[web_users["customer_id"].isin(left_lately), "web_user_id"]
+    recent = clicks[pd.to_datetime(clicks["datetime"]) >= since]
+    assert recent["user_id"].isin(users).any(), "the sample's last 30 days hold clicks of customers who left"
+    settings = config.load(["--data-dir", str(sample_layout.root), "--replay-rate", "50000"], environ={})
+    stream = click_streams(settings, left=left_lately, lookback=timedelta(0))
+
+    wait_until(
+        lambda: stream.health()["accepted"] > len(clicks), timeout=20, message="the whole file's worth"
+    )
+    online = set(stream.online_customers())
+    assert online and not online & set(left_lately)
 
 
 def test_replay_backfills_the_recent_past_for_the_plots(sample_layout, click_streams):

@@ -143,6 +143,7 @@ def test_standing_lists_active_former_and_unscored_customers_in_order(insights: 
         "active",
     ]
     assert insights.standing([]) == []
+    assert customer_id in insights.former_customers() and 1 not in insights.former_customers()
 
 
 def test_respondents_get_their_own_sentiment(insights: Insights):
