@@ -2,7 +2,7 @@
 
 **Pauses.** Each open page holds about 20,000 objects the collector tracks. With 50 sessions open a full
 collection scanned over a million objects and blocked the server for 0.6-1.3 s, every 5-20 s while pages came
-and went (measured with ``bench.sessions``): pages opening then waited for it. Once a page has loaded, its
+and went (``gc`` callbacks in the server under ``bench.sessions``): pages opening then waited for it. Once a page has loaded, its
 objects are moved to the collector's permanent generation (``gc.freeze``), so the automatic collections
 scan only what is new. A closed session's garbage is then frozen too: it is collected in one full
 collection once ``COLLECT_EVERY`` sessions have closed, which bounds what waits.
@@ -54,7 +54,8 @@ def leave_out_of_collections() -> None:
 
 def collect_garbage() -> None:
     """A full collection that includes frozen objects (closed sessions' garbage); the survivors are frozen
-    again. It blocks the server for as long as it scans, so it runs rarely (``COLLECT_EVERY``)."""
+    again. It blocks the server for as long as it scans, so it runs rarely: once the services are built,
+    and then every ``COLLECT_EVERY`` closed sessions."""
     global _closed_since_collection
     _pending.clear()
     _closed_since_collection = 0

@@ -6,7 +6,6 @@ process-wide work), so a new browser session costs a store and some views, not a
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from connectors.clickstream import ClickStream
 from connectors.config import Settings
 from connectors.directory import Directory
 from connectors.sample import Layout
+from dashboard.memory import collect_garbage
 from models.insights import Insights, ModelsMissing
 
 log = logging.getLogger(__name__)
@@ -82,12 +82,11 @@ def _build_for_the_process(settings: Settings) -> Services:
     """Build the services, then move everything alive into the collector's permanent generation.
 
     The services hold millions of objects for the life of the process; every full collection scanned them
-    again (about 0.3 s each, at random moments of a page build). ``gc.freeze`` leaves them out; a
-    session's objects are collected as before.
+    again (about 0.3 s each, at random moments of a page build). Frozen, they are left out, as loaded
+    pages are (``dashboard.memory``).
     """
     services = build_services(settings)
-    gc.collect()
-    gc.freeze()
+    collect_garbage()
     return services
 
 
