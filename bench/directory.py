@@ -30,11 +30,10 @@ import numpy as np
 import pandas as pd
 
 from bench import command
-from connectors import queries
 from connectors.config import Settings
-from connectors.directory import Directory, fold
-from connectors.sample import Layout, generate
-from connectors.search_index import CAP
+from connectors.directory import CAP, Directory, fold, sql
+from connectors.layout import Layout
+from connectors.sample import generate
 
 PAGE_SIZE = 25
 WARMUP = 20
@@ -55,7 +54,7 @@ BASELINE_ORDER = {
 
 def baseline_engine(layout: Layout) -> duckdb.DuckDBPyConnection:
     """The naive engine, holding the rows both search: read once, outside any timing."""
-    profiles = queries.literal(str(layout.profiles))
+    profiles = sql.literal(str(layout.profiles))
     engine = duckdb.connect()
     engine.execute(
         f"""

@@ -24,8 +24,9 @@ import duckdb
 import numpy as np
 
 from bench import command
-from connectors.products import PRODUCTS
-from connectors.sample import Layout, generate
+from connectors.catalog import PRODUCTS
+from connectors.layout import Layout
+from connectors.sample import generate
 from models.insights import Insights
 from models.train import train
 

@@ -8,7 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from connectors.sample import Layout, generate
+from connectors.layout import Layout
+from connectors.sample import generate
 from models.train import train
 from tests.servers import answers, free_port, wait_until
 

@@ -2,8 +2,8 @@
 
     python -m bench.stream --json [--duration 30] [--rate 150000] [--latency-rate 10000]
 
-Clicks in the original message format are produced by ``connectors.produce`` in its own process into
-``connectors.local_broker`` (librdkafka's mock cluster, the broker the tests use), and consumed and
+Clicks in the original message format are produced by ``connectors.tools.produce`` in its own process into
+``connectors.tools.local_broker`` (librdkafka's mock cluster, the broker the tests use), and consumed and
 aggregated by ``connectors.clickstream.ClickStream``, the code the server runs. Three phases:
 
 - throughput and memory: produce at up to ``--rate`` for ``--duration`` seconds; ``clicks_per_s`` is what
@@ -39,11 +39,12 @@ from confluent_kafka import Consumer, TopicPartition
 
 from bench import command
 from connectors import config
-from connectors.clicks_pipeline import BUCKET_MS
 from connectors.clickstream import ClickStream
+from connectors.clickstream.pipeline import BUCKET_MS
 from connectors.config import Settings
-from connectors.local_broker import LocalBroker
-from connectors.sample import Layout, generate
+from connectors.layout import Layout
+from connectors.sample import generate
+from connectors.tools.local_broker import LocalBroker
 
 WARMUP_S = 3.0
 
@@ -67,14 +68,14 @@ def rss_mb() -> float:
 
 
 class Producer:
-    """``python -m connectors.produce`` in its own process, like a separately running website."""
+    """``python -m connectors.tools.produce`` in its own process, like a separately running website."""
 
     def __init__(self, settings: Settings, clicks: Path, rate: float, seconds: float) -> None:
         self._process = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
-                "connectors.produce",
+                "connectors.tools.produce",
                 "--bootstrap",
                 settings.kafka_bootstrap,
                 "--topic",
@@ -302,7 +303,7 @@ def run(args: argparse.Namespace) -> dict:
         "customers": customers,
         "cpus": os.cpu_count(),
         "load_avg_at_start": round(load_start, 2),
-        "broker": "librdkafka mock cluster via connectors.local_broker, loopback",
+        "broker": "librdkafka mock cluster via connectors.tools.local_broker, loopback",
     }
 
 

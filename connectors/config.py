@@ -127,7 +127,8 @@ class Settings:
         return parse_bootstrap(self.kafka_bootstrap) if self.kafka_bootstrap else []
 
 
-def _describe(name: str) -> str:
+def describe(name: str) -> str:
+    """How messages name a setting: its variable and its flag."""
     meta = {f.name: f.metadata for f in fields(Settings)}[name]
     return f"{meta['env']} (or {meta['flag']})"
 
@@ -149,7 +150,7 @@ def parse_mysql_url(url: str) -> MySQLTarget:
             problem = "the port is not a number"
     if problem:
         raise ConfigError(
-            f"{_describe('mysql_url')}: {problem}; expected mysql://user:password@host:port/database, "
+            f"{describe('mysql_url')}: {problem}; expected mysql://user:password@host:port/database, "
             f"got {url!r}"
         )
     return MySQLTarget(
@@ -169,7 +170,7 @@ def parse_bootstrap(value: str) -> list[str]:
     servers = [s.strip() for s in value.split(",") if s.strip()]
     bad = [s for s in servers if not _HOST_PORT.match(s) or not 0 < int(s.rsplit(":", 1)[1]) < 65536]
     if not servers or bad:
-        raise ConfigError(f"{_describe('kafka_bootstrap')}: expected host:port[,host:port], got {value!r}")
+        raise ConfigError(f"{describe('kafka_bootstrap')}: expected host:port[,host:port], got {value!r}")
     return servers
 
 
@@ -178,7 +179,7 @@ def parse_kafka_config(path: Path) -> dict[str, str]:
     try:
         text = path.read_text()
     except OSError as error:
-        raise ConfigError(f"{_describe('kafka_config')}: cannot read {path}: {error.strerror}") from None
+        raise ConfigError(f"{describe('kafka_config')}: cannot read {path}: {error.strerror}") from None
     options = {}
     for number, line in enumerate(text.splitlines(), 1):
         line = line.strip()
@@ -186,7 +187,7 @@ def parse_kafka_config(path: Path) -> dict[str, str]:
             continue
         key, sep, value = line.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"{_describe('kafka_config')}: {path} line {number} is not key=value")
+            raise ConfigError(f"{describe('kafka_config')}: {path} line {number} is not key=value")
         options[key.strip()] = value.strip()
     return options
 
@@ -195,21 +196,21 @@ def _convert(name: str, kind, raw: str):
     try:
         value = kind(raw)
     except ValueError:
-        raise ConfigError(f"{_describe(name)}: expected a {kind.__name__}, got {raw!r}") from None
+        raise ConfigError(f"{describe(name)}: expected a {kind.__name__}, got {raw!r}") from None
     return value
 
 
 def _validate(settings: Settings) -> Settings:
     if not 0 < settings.port < 65536:
-        raise ConfigError(f"{_describe('port')}: expected a port from 1 to 65535, got {settings.port}")
+        raise ConfigError(f"{describe('port')}: expected a port from 1 to 65535, got {settings.port}")
     if settings.customers < 1:
-        raise ConfigError(f"{_describe('customers')}: expected at least 1, got {settings.customers}")
+        raise ConfigError(f"{describe('customers')}: expected at least 1, got {settings.customers}")
     if not settings.replay_rate > 0:
-        raise ConfigError(f"{_describe('replay_rate')}: expected a positive rate, got {settings.replay_rate}")
+        raise ConfigError(f"{describe('replay_rate')}: expected a positive rate, got {settings.replay_rate}")
     if not settings.kafka_topic.strip():
-        raise ConfigError(f"{_describe('kafka_topic')}: the topic name is empty")
+        raise ConfigError(f"{describe('kafka_topic')}: the topic name is empty")
     if settings.data_dir.exists() and not settings.data_dir.is_dir():
-        raise ConfigError(f"{_describe('data_dir')}: {settings.data_dir} is a file, not a folder")
+        raise ConfigError(f"{describe('data_dir')}: {settings.data_dir} is a file, not a folder")
     settings.mysql  # noqa: B018 - parsing validates the URL
     settings.kafka_servers  # noqa: B018 - parsing validates the list
     settings.kafka_options  # noqa: B018 - parsing validates the file

@@ -22,17 +22,17 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from connectors.products import NEEDS, PRODUCTS
-from connectors.sample import Layout
-from connectors.synth import CATEGORY_NAMES, LEAVING_PAGES
-
-HISTORY_DAYS = 365  # spending is summarised over the last twelve months
-CLICK_DAYS = 30  # the click history kept by the website
-DAYS_PER_MONTH = 30.44
-
-
-class SourcesMissing(FileNotFoundError):
-    """A data folder lacks a source the models need; the message names it and how to create it."""
+from connectors.catalog import (
+    CATEGORY_NAMES,
+    CLICK_DAYS,
+    DAYS_PER_MONTH,
+    LEAVING_PAGES,
+    NEEDS,
+    PRODUCTS,
+    TRANSACTION_DAYS,
+    left_on_sql,
+)
+from connectors.layout import Layout, SourceMissing
 
 
 @dataclass(frozen=True)
@@ -61,24 +61,15 @@ class Features:
         return self.profile["closed_on"].notna().to_numpy()
 
 
-def read_as_of(layout: Layout) -> date:
-    """The data's "today": every age, tenure and history window is measured up to it."""
-    if not layout.exists():
-        raise SourcesMissing(
-            f"no data set in {layout.root} (manifest.json missing): run `python -m connectors.sample`"
-        )
-    return date.fromisoformat(layout.read_manifest()["as_of"])
-
-
 def load(layout: Layout) -> Features:
     """Read every source of ``layout`` once and summarise it per customer."""
-    as_of = read_as_of(layout)
+    as_of = layout.as_of()
     for path in (layout.profiles, layout.accounts, layout.transactions, layout.clicks):
         if not path.is_file():
-            raise SourcesMissing(f"{path} is missing: regenerate with `python -m connectors.sample --force`")
+            raise SourceMissing(f"{path} is missing: regenerate with `python -m connectors.sample --force`")
     missing = {"status", "closed_date"} - set(pq.read_schema(layout.accounts).names)
     if missing:
-        raise SourcesMissing(
+        raise SourceMissing(
             f"{layout.accounts} lacks {', '.join(sorted(missing))} (an older data set): regenerate with "
             "`python -m connectors.sample --force`"
         )
@@ -113,18 +104,17 @@ def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None)
 def _create_customers(con: duckdb.DuckDBPyConnection, layout: Layout, as_of: date) -> None:
     """One row per CRM profile, measured up to the day the customer left (every account closed) or as_of."""
     con.execute(
-        """
+        f"""
         CREATE TEMP TABLE customers AS
         WITH closures AS (
-            SELECT customer_id, max(closed_date)::DATE AS closed_on
+            SELECT customer_id, {left_on_sql()} AS closed_on
             FROM read_parquet($accounts)
-            GROUP BY customer_id
-            HAVING bool_and(status::VARCHAR = 'closed')),
+            GROUP BY customer_id),
         profiles AS (
             SELECT p.*, c.closed_on, coalesce(c.closed_on, $as_of::DATE) AS observed_until
-            FROM read_json($path, format = 'newline_delimited', columns = {
+            FROM read_json($path, format = 'newline_delimited', columns = {{
                 id: 'BIGINT', gender: 'VARCHAR', birth_date: 'DATE', first_visit: 'DATE',
-                web_user_id: 'BIGINT', address: 'STRUCT(state VARCHAR)'}) p
+                web_user_id: 'BIGINT', address: 'STRUCT(state VARCHAR)'}}) p
             LEFT JOIN closures c ON c.customer_id = p.id)
         SELECT id AS customer_id,
                closed_on,
@@ -143,7 +133,7 @@ def _create_customers(con: duckdb.DuckDBPyConnection, layout: Layout, as_of: dat
             "path": str(layout.profiles),
             "accounts": str(layout.accounts),
             "as_of": as_of,
-            "history": HISTORY_DAYS,
+            "history": TRANSACTION_DAYS,
         },
     )
 
@@ -229,7 +219,7 @@ def _clicks(con: duckdb.DuckDBPyConnection, layout: Layout) -> pd.DataFrame:
 
 
 def _responses(con: duckdb.DuckDBPyConnection, layout: Layout) -> pd.DataFrame:
-    files = sorted(str(p) for p in layout.surveys.glob("*.json")) if layout.surveys.is_dir() else []
+    files = [str(p) for p in layout.survey_files()]
     columns = ["customer_id", "submitted", "rating", "comment", "needs"]
     if not files:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})

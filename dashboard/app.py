@@ -11,7 +11,7 @@ import panel as pn
 
 from connectors import config
 from connectors.config import ConfigError, Settings
-from connectors.sample import Layout
+from connectors.layout import Layout
 from dashboard.behind import BehindTheScenes
 from dashboard.clicks import CustomerActivity, LiveClicks, StreamHealth
 from dashboard.directory import DirectoryView

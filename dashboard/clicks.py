@@ -27,9 +27,16 @@ import param
 from bokeh.models import ColumnDataSource, FixedTicker
 from bokeh.plotting import figure
 
-from connectors.clicks_pipeline import BUCKET_MS, HISTORY_BUCKETS, RATE_WINDOW_BUCKETS, rates_frame
-from connectors.clickstream import ONLINE_WITHIN, ClickStream, LastSeen
-from connectors.products import LABELS, PRODUCTS
+from connectors.catalog import LABELS, PRODUCTS
+from connectors.clickstream import (
+    BUCKET_MS,
+    HISTORY_BUCKETS,
+    ONLINE_WITHIN,
+    RATE_WINDOW_BUCKETS,
+    ClickStream,
+    LastSeen,
+    rates_frame,
+)
 from dashboard.markup import HTMLText, escape
 from dashboard.plots import add_hover, time_figure
 from dashboard.timer import SessionTimer

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 import pandas as pd
 import panel as pn
 import param
 from panel.viewable import Viewer
 
-from connectors.products import NEEDS, label
+from connectors.catalog import CLOSED, NEEDS, label
 from dashboard.markup import HTMLText, JPGImage, escape, items, keeps_going, mask_email, mask_phone, mask_ssn
 from dashboard.store import CustomerStore
 
@@ -35,18 +33,10 @@ def inferred_needs(insights) -> list[str]:
     return [need for need, products in NEEDS.items() if offered & set(products)][:3]
 
 
-def left_on(holdings: pd.DataFrame) -> date | None:
-    """The day a former customer's last account closed, as the bank's records say; None while any
-    account is open or none is known (the models call a customer former by the same rule)."""
-    if holdings.empty or (holdings["status"] != "closed").any():
-        return None
-    return pd.Timestamp(holdings["closed_date"].max()).date()
-
-
 def holding_labels(holdings: pd.DataFrame) -> list[str]:
     """Each account's product; a closed one says so, with the day it closed."""
     return [
-        label(product) if status != "closed" else f"{label(product)} (closed {pd.Timestamp(closed):%Y-%m-%d})"
+        label(product) if status != CLOSED else f"{label(product)} (closed {pd.Timestamp(closed):%Y-%m-%d})"
         for product, status, closed in zip(
             holdings["product"], holdings["status"], holdings["closed_date"], strict=True
         )
@@ -77,7 +67,7 @@ class ProfileView(Viewer):
         self.photo.object = record.photo if record.photo and record.photo.is_file() else None
         profile = record.profile
         address = profile.get("address") or {}
-        left = left_on(record.holdings)
+        left = record.left_on
         needs = stated_needs(record)
         inferred_from = "the products they held" if left else "browsing and persona"
         needs_note = "" if needs else f"<p class='c360-muted'>inferred from {inferred_from}</p>"

@@ -16,7 +16,7 @@ import panel as pn
 from connectors.clickstream import ClickStream
 from connectors.config import Settings
 from connectors.directory import Directory
-from connectors.sample import Layout
+from connectors.layout import Layout
 from dashboard.memory import collect_garbage
 from models.insights import Insights, ModelsMissing
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import orjson
 
-from connectors.sample import Layout
+from connectors.layout import Layout
 
 FORMAT = 2  # 2: closed_on per customer (former customers)
 CURRENT = "CURRENT"
@@ -30,6 +30,7 @@ CODE_FILES = (
     "models/heatmap.py",
     "models/train.py",
     "connectors/features.py",
+    "connectors/catalog.py",
 )
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,19 +41,6 @@ class ModelsMissing(FileNotFoundError):
 
 def models_dir(data_dir: Path) -> Path:
     return Path(data_dir) / "models"
-
-
-def data_fingerprint(layout: Layout) -> str:
-    """A hash of the manifest and of every source file's name, size and modification time."""
-    digest = hashlib.sha256(layout.manifest.read_bytes() if layout.exists() else b"")
-    sources = [layout.profiles, layout.accounts, layout.transactions, layout.clicks]
-    if layout.surveys.is_dir():
-        sources += sorted(layout.surveys.glob("*.json"))
-    for path in sources:
-        stat = path.stat() if path.exists() else None
-        mark = f"{path.relative_to(layout.root)}:{stat.st_size}:{stat.st_mtime_ns}" if stat else f"{path}:-"
-        digest.update(mark.encode())
-    return digest.hexdigest()[:16]
 
 
 def code_version() -> str:
@@ -82,7 +70,7 @@ def is_stale(layout: Layout, folder: Path) -> bool:
     if run is None:
         return True
     meta = read_meta(run)
-    return meta.get("fingerprint") != data_fingerprint(layout) or meta.get("code_version") != code_version()
+    return meta.get("fingerprint") != layout.fingerprint() or meta.get("code_version") != code_version()
 
 
 def publish(folder: Path, run: Path) -> None:

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
+from connectors.catalog import PRODUCTS
 from connectors.features import Features
-from connectors.products import PRODUCTS
 
 # Factors a representative can act on or recognise, and the model inputs each one is made of.
 FACTORS: dict[str, tuple[str, ...]] = {

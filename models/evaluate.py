@@ -22,9 +22,8 @@ import pyarrow.parquet as pq
 from sklearn.metrics import adjusted_rand_score, brier_score_loss, roc_auc_score
 
 from connectors import config
-from connectors.features import SourcesMissing
-from connectors.products import PRODUCTS
-from connectors.sample import Layout
+from connectors.catalog import PRODUCTS
+from connectors.layout import Layout, SourceMissing
 from models import artifacts, nba, sentiment
 from models.artifacts import ModelsMissing
 
@@ -37,7 +36,7 @@ def evaluate(data_dir: Path, folder: Path | None = None) -> dict:
     if run is None:
         raise ModelsMissing(f"No trained models in {folder}: run `python -m models.train` first")
     if not layout.truth.is_file():
-        raise SourcesMissing(f"{layout.truth} is missing: evaluation needs the generated ground truth")
+        raise SourceMissing(f"{layout.truth} is missing: evaluation needs the generated ground truth")
     meta = artifacts.read_meta(run)
     scores = pq.read_table(run / artifacts.CUSTOMERS).to_pandas()
     held = scores["held_out"].to_numpy()
@@ -139,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = config.load(namespace=args)
         figures = evaluate(settings.data_dir)
-    except (config.ConfigError, ModelsMissing, SourcesMissing) as error:
+    except (config.ConfigError, ModelsMissing, SourceMissing) as error:
         parser.exit(2, f"error: {error}\n")
     if args.json:
         print(orjson.dumps(figures).decode())

@@ -11,7 +11,7 @@ import holoviews.plotting.bokeh  # registers the Bokeh options the heatmap sets
 import numpy as np
 import pandas as pd
 
-from connectors.products import LABELS, PRODUCTS
+from connectors.catalog import LABELS, PRODUCTS
 
 DIMMED = 0.3
 

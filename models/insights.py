@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from connectors.products import PRODUCTS
-from connectors.sample import Layout
+from connectors.catalog import PRODUCTS
+from connectors.layout import Layout
 from models import artifacts, churn, ltv, nba, sentiment
 from models.artifacts import ModelsMissing
 from models.heatmap import heatmap, table_from_counts

@@ -19,7 +19,7 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from connectors.features import DAYS_PER_MONTH, HISTORY_DAYS
+from connectors.catalog import DAYS_PER_MONTH, TRANSACTION_DAYS
 
 MIN_TRANSACTIONS = 3
 MIN_HISTORY_DAYS = 60
@@ -140,7 +140,7 @@ def spend_rate(
     end = pd.Timestamp(as_of)
     days_ago = (end - frame["date"]).dt.days.to_numpy()
     if history_days is None:
-        history_days = int(min(HISTORY_DAYS, max(days_ago.max(initial=1), 1)))
+        history_days = int(min(TRANSACTION_DAYS, max(days_ago.max(initial=1), 1)))
     keep = (frame["amount"].to_numpy() > 0) & (days_ago >= 1) & (days_ago <= history_days)
     frame = frame[keep].sort_values("date", kind="stable")
     position = (history_days - days_ago[keep] + 0.5) / history_days

@@ -19,7 +19,7 @@ from datetime import date
 
 import numpy as np
 
-from connectors.products import LABELS, PRODUCTS
+from connectors.catalog import LABELS, PRODUCTS
 
 CLICK_WEIGHT = 0.35
 HISTORY_WINDOW = "in the last 30 days"

@@ -18,9 +18,8 @@ import pandas as pd
 from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 
+from connectors.catalog import CATEGORY_NAMES, PRODUCTS
 from connectors.features import Features
-from connectors.products import PRODUCTS
-from connectors.synth import CATEGORY_NAMES
 
 K_RANGE = range(3, 9)
 FIT_SAMPLE = 30_000

@@ -34,9 +34,9 @@ from sklearn.metrics import brier_score_loss, roc_auc_score
 from tqdm import tqdm
 
 from connectors import config, features
-from connectors.features import Features, SourcesMissing
-from connectors.products import PRODUCTS
-from connectors.sample import Layout
+from connectors.catalog import PRODUCTS
+from connectors.features import Features
+from connectors.layout import Layout, SourceMissing
 from models import artifacts, churn, ltv, nba, personas, sentiment
 from models.heatmap import adoption_table
 
@@ -89,8 +89,8 @@ def train(layout: Layout, folder: Path | None = None, seed: int = SEED, progress
         bar.update(1)
         bar.set_description(name)
 
-    features.read_as_of(layout)  # no data set: say how to create one before anything else
-    fingerprint, code = artifacts.data_fingerprint(layout), artifacts.code_version()
+    layout.as_of()  # no data set: say how to create one before anything else
+    fingerprint, code = layout.fingerprint(), artifacts.code_version()
     data = features.load(layout)
     ids = data.customer_ids
     if len(ids) < MIN_CUSTOMERS:
@@ -344,7 +344,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         run = train(layout, folder, progress=not args.quiet)
-    except (SourcesMissing, TrainingError) as error:
+    except (SourceMissing, TrainingError) as error:
         parser.exit(2, f"error: {error}\n")
     metrics = artifacts.read_meta(run)["metrics"]
     print(

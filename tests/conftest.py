@@ -17,8 +17,8 @@ from confluent_kafka import Producer
 from connectors import config
 from connectors.clickstream import ClickStream
 from connectors.config import Settings
-from connectors.local_broker import LocalBroker
-from connectors.sample import Layout
+from connectors.layout import Layout
+from connectors.tools.local_broker import LocalBroker
 from tests.sample_data import make_sample
 from tests.servers import CHROMIUM_ARGS, CHROMIUM_MISSING, MariaDBServer, MissingComponent, find_chromium
 

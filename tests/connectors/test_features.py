@@ -11,10 +11,8 @@ import pandas as pd
 import pytest
 
 from connectors import features
-from connectors.features import HISTORY_DAYS, SourcesMissing
-from connectors.products import NEEDS, PRODUCTS
-from connectors.sample import Layout
-from connectors.synth import LEAVING_PAGES
+from connectors.catalog import LEAVING_PAGES, NEEDS, PRODUCTS, TRANSACTION_DAYS
+from connectors.layout import Layout, SourceMissing
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +68,7 @@ def test_profile_ages_and_tenure_are_measured_to_the_day_last_observed(
     np.testing.assert_allclose(loaded.profile["age"], expected_age)
     np.testing.assert_allclose(loaded.profile["tenure_years"], expected_tenure)
     assert (loaded.profile["has_web"] == profiles["web_user_id"].notna()).all()
-    assert (loaded.profile["history_days"] <= HISTORY_DAYS).all()
+    assert (loaded.profile["history_days"] <= TRANSACTION_DAYS).all()
 
 
 def test_holdings_are_the_accounts_held_when_last_observed(loaded, sample_layout):
@@ -151,7 +149,7 @@ def test_a_missing_source_is_named_with_the_fix(sample_layout, tmp_path: Path):
     copy = tmp_path / "data"
     shutil.copytree(sample_layout.root, copy, ignore=shutil.ignore_patterns("photos"))
     Layout(copy).clicks.unlink()
-    with pytest.raises(SourcesMissing, match=r"clickstream\.jsonl is missing.*connectors\.sample"):
+    with pytest.raises(SourceMissing, match=r"clickstream\.jsonl is missing.*connectors\.sample"):
         features.load(Layout(copy))
-    with pytest.raises(SourcesMissing, match="no data set"):
+    with pytest.raises(SourceMissing, match="no data set"):
         features.load(Layout(tmp_path / "empty"))

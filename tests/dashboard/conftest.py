@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from connectors import config
-from connectors.sample import Layout
+from connectors.layout import Layout
 from dashboard.services import Services, build_services
 from models.train import train
 from tests.servers import answers, free_port, wait_until

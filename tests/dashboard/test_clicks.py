@@ -12,6 +12,7 @@ import pytest
 
 from connectors import config
 from dashboard.clicks import CustomerActivity, LiveClicks, StreamHealth, shared_rates
+from tests.sample_data import browsers, web_user
 from tests.servers import free_port, panel_server, wait_until
 
 HOSTILE_URL = "https://bank.example/<script>alert(1)</script>"
@@ -23,10 +24,6 @@ class Selection(param.Parameterized):
     """What the click views need of a session's CustomerStore: the selected customer."""
 
     customer_id = param.Integer(default=None, allow_None=True)
-
-
-def web_user(web_users: pd.DataFrame, customer_id: int) -> int:
-    return int(web_users.loc[web_users["customer_id"] == customer_id, "web_user_id"].iloc[0])
 
 
 def pulled(view) -> bool:
@@ -73,7 +70,7 @@ def test_two_sessions_share_the_global_stream_and_keep_their_own_customer(
             LiveClicks(stream=stream),
             CustomerActivity(stream=stream, store=Selection(customer_id=customer)),
         )
-        for customer in (1, 2)
+        for customer in browsers(web_users, 2)
     }
     urls = {customer: f"https://bank.example/only-for-{customer}" for customer in sessions}
     send_messages(
@@ -95,12 +92,13 @@ def test_selecting_another_customer_updates_the_activity_at_once(
     kafka_settings, click_streams, send_messages, click_message, web_users
 ):
     stream = click_streams(kafka_settings)
-    send_messages(kafka_settings, [click_message(web_user(web_users, 2), "medical_insurance")])
-    wait_until(lambda: stream.last_seen(2) is not None)
-    store = Selection(customer_id=3)
+    _, browsing, idle = browsers(web_users, 3)
+    send_messages(kafka_settings, [click_message(web_user(web_users, browsing), "medical_insurance")])
+    wait_until(lambda: stream.last_seen(browsing) is not None)
+    store = Selection(customer_id=idle)
     activity = CustomerActivity(stream=stream, store=store)
     assert "not seen on the website" in activity.badge.object
-    store.customer_id = 2
+    store.customer_id = browsing
     assert "online now" in activity.badge.object and "Medical Insurance" in activity.badge.object
 
 
@@ -138,7 +136,8 @@ def test_browser_sessions_get_live_clicks_and_closed_ones_let_go(
 
     options = {"check_unused_sessions_milliseconds": 200, "unused_session_lifetime_milliseconds": 200}
     with panel_server("clicks", app, query="?customer=1", **options) as url:
-        contexts = {customer: browser.new_context() for customer in (1, 2)}
+        first, second = browsers(web_users, 2)
+        contexts = {customer: browser.new_context() for customer in (first, second)}
         try:
             pages = {c: context.new_page() for c, context in contexts.items()}
             dialogs: list[str] = []
@@ -157,22 +156,25 @@ def test_browser_sessions_get_live_clicks_and_closed_ones_let_go(
                 badge = page.locator(".c360-online").first
                 wait_until(lambda badge=badge: "online now" in badge.inner_text(), timeout=30)
                 assert f"{PAGE}{customer}/{HOSTILE_TAG}" in badge.inner_text()  # shown as text, not markup
-                assert f"{PAGE}{3 - customer}" not in badge.inner_text()
+                other = second if customer == first else first
+                assert f"{PAGE}{other}/" not in badge.inner_text()
                 page.locator(".c360-clicks canvas").first.wait_for(timeout=30_000)
                 clicks, activity = sessions[customer]
                 wait_until(lambda clicks=clicks: sum(clicks.source.data["total"]) > 0, timeout=15)
                 assert clicks.running and activity.running
 
             assert dialogs == []
-            contexts.pop(2).close()
+            contexts.pop(second).close()
             wait_until(
-                lambda: not any(view.running for view in sessions[2]), timeout=15, message="callbacks stop"
+                lambda: not any(view.running for view in sessions[second]),
+                timeout=15,
+                message="callbacks stop",
             )
             assert (
-                len(sessions[2][0].source.data["total"]) == 0
-                and len(sessions[2][1].timeline.data["time"]) == 0
+                len(sessions[second][0].source.data["total"]) == 0
+                and len(sessions[second][1].timeline.data["time"]) == 0
             )
-            assert all(view.running for view in sessions[1])
+            assert all(view.running for view in sessions[first])
         finally:
             for context in contexts.values():
                 context.close()

@@ -6,7 +6,7 @@ import panel as pn
 from bokeh.document import Document
 from panel.io.state import set_curdoc
 
-from connectors.synth import draw_avatars
+from connectors.sample.avatars import draw_avatars
 from dashboard.markup import SCREEN_CSS, HTMLText, JPGImage, escape
 
 

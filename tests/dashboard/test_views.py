@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from panel.models.tabulator import CellClickEvent
 
-from connectors.products import label
-from connectors.sample import Layout
+from connectors.catalog import label
+from connectors.layout import Layout
 from dashboard.behind import BehindTheScenes
 from dashboard.directory import COLUMNS, DirectoryView
 from dashboard.heatmap import HeatmapView, persona_from_label

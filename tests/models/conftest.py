@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.sample import Layout
+from connectors.layout import Layout
 from models.insights import Insights
 from models.train import train
 

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from connectors.products import PRODUCTS
-from connectors.sample import Layout
+from connectors.catalog import PRODUCTS
+from connectors.layout import Layout
 from models.insights import CustomerNotScored, Insights, ModelsMissing
 
 

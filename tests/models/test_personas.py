@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from connectors.products import PRODUCTS
-from connectors.synth import CATEGORY_NAMES
+from connectors.catalog import CATEGORY_NAMES, PRODUCTS
 from models.personas import name_personas
 
 

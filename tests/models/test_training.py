@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from connectors.sample import Layout
+from connectors.layout import Layout
 from models import artifacts, evaluate, train
 from models.insights import Insights
 from tests.sample_data import make_sample
@@ -57,7 +57,7 @@ def test_if_stale_retrains_only_when_the_data_changes(data_copy: Layout, capsys)
     assert "Trained on 3,000 customers" in capsys.readouterr().out
     meta = artifacts.read_meta(artifacts.current(folder))
     assert meta["code_version"] == artifacts.code_version()
-    assert meta["fingerprint"] == artifacts.data_fingerprint(data_copy)
+    assert meta["fingerprint"] == data_copy.fingerprint()
     assert {"churn_validation_auc", "persona_k", "training_seconds"} <= set(meta["metrics"])
 
     assert train.main(["--data-dir", str(data_copy.root), "--if-stale"]) == 0

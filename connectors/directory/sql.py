@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from connectors import catalog
+
 # ── DuckDB: the sources ──────────────────────────────────────────────────────────────────────────────────
 
 
@@ -90,7 +92,7 @@ GROUP BY customer_id
 EMPTY_HOLDINGS_SUMMARY = "CREATE OR REPLACE TABLE holdings_summary (customer_id BIGINT, products BIGINT)"
 
 # The directory: one row per profile document, joined with the banking summary, ordered by name.
-# fold() is connectors.directory.fold, registered with DuckDB: lower case without accents (José -> jose).
+# fold() is connectors.directory.search.fold, registered with DuckDB: lower case without accents (José -> jose).
 # The search keys are wrapped in a separator (chr 31) no typed text contains, so one- and two-character
 # fragments at the start or end of a value still have trigrams in the index.
 DIRECTORY = """
@@ -150,6 +152,9 @@ WHERE customer_id = ?
 ORDER BY submitted
 """
 
+# A former customer's last day, from the record's holdings (a frame registered as record_holdings).
+RECORD_LEFT_ON = f"SELECT {catalog.left_on_sql()} FROM record_holdings"
+
 # Banking: the same statements run in DuckDB (over Parquet, ``?``) and MySQL (indexed, ``%s``).
 CUSTOMER_HOLDINGS = """
 SELECT account_id, product, opened_date, balance, status, closed_date
@@ -165,7 +170,7 @@ WHERE customer_id = {param}
 ORDER BY date DESC, transaction_id DESC
 """
 
-# ── MySQL: the core-banking schema written by ``python -m connectors.mysql_load`` ───────────────────────
+# ── MySQL: the core-banking schema written by ``python -m connectors.tools.mysql_load`` ───────────────────────
 
 # Signature of the banking tables: a new value means the directory's banking summary is out of date.
 MYSQL_TABLES_CHANGED = """

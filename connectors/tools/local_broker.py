@@ -6,7 +6,7 @@ depend on this module: in production the same client code points at a real clust
 
 Run it as its own process, like a separately started broker::
 
-    python -m connectors.local_broker [--port PORT]
+    python -m connectors.tools.local_broker [--port PORT]
 
 It prints its bootstrap address (``127.0.0.1:PORT``) as one line on stdout and serves until it is killed or,
 when stdin is a pipe, until stdin closes, so it never outlives a parent that dies without cleaning up. A
@@ -206,7 +206,7 @@ def serve(port: int = 0) -> None:
 
 
 class LocalBroker:
-    """Runs ``python -m connectors.local_broker`` as a child process on a stable loopback address.
+    """Runs ``python -m connectors.tools.local_broker`` as a child process on a stable loopback address.
 
     ``stop()`` takes the broker offline as a crash would: connections drop and new ones are refused. Topics,
     messages and consumer-group offsets are kept, as on a real broker's disk, and ``start()`` brings it back
@@ -241,7 +241,7 @@ class LocalBroker:
         else:
             self.close()  # reap a broker process that died on its own
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "connectors.local_broker", "--port", str(self._port)],
+                [sys.executable, "-m", "connectors.tools.local_broker", "--port", str(self._port)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 text=True,
@@ -323,7 +323,7 @@ class LocalBroker:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Command-line entry point: ``python -m connectors.local_broker [--port PORT]``."""
+    """Command-line entry point: ``python -m connectors.tools.local_broker [--port PORT]``."""
     parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     parser.add_argument(
         "--port", type=int, default=0, help="loopback port to listen on (default: a free one)"

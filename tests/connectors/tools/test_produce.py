@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from connectors.produce import Throttle, main
+from connectors.tools.produce import Throttle, main
 from tests.servers import free_port, wait_until
 
-ORIGINAL_SAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "clickstream_original.jsonl"
+ORIGINAL_SAMPLE = Path(__file__).resolve().parents[2] / "fixtures" / "clickstream_original.jsonl"
 
 
 def consume_all(bootstrap: str, topic: str, count: int) -> list[bytes]:
@@ -41,7 +41,7 @@ def test_command_sends_the_data_sets_clicks_unchanged(kafka_broker, sample_layou
         [
             sys.executable,
             "-m",
-            "connectors.produce",
+            "connectors.tools.produce",
             "--bootstrap",
             kafka_broker.bootstrap,
             "--topic",

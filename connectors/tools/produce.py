@@ -1,6 +1,6 @@
 """Replay click messages into a Kafka topic at a steady rate, like the original demo's throttled producer.
 
-    python -m connectors.produce --bootstrap HOST:PORT --topic clicks --rate 1000 [--file F] [--limit N] [--loop]
+    python -m connectors.tools.produce --bootstrap HOST:PORT --topic clicks --rate 1000 [--file F] [--limit N] [--loop]
 
 Each line of the file (by default the generated ``clicks/clickstream.jsonl``; any file in the original
 message format works) is sent unchanged as one message; Kafka stamps it with the send time, which the
@@ -22,7 +22,7 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 
 from connectors import config
 from connectors.config import Settings
-from connectors.sample import Layout
+from connectors.layout import Layout
 
 CHUNK = 10_000  # at most this many messages per throttle tick
 TICK_S = 0.01
@@ -129,7 +129,9 @@ def _send(producer: Producer, topic: str, value: bytes) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: replay clicks into a topic."""
-    parser = argparse.ArgumentParser(prog="python -m connectors.produce", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m connectors.tools.produce", description=__doc__.split("\n")[0]
+    )
     parser.add_argument(
         "--bootstrap",
         dest="kafka_bootstrap",

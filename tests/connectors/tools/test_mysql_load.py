@@ -11,13 +11,13 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from connectors import mysql_load
 from connectors.config import parse_mysql_url
-from connectors.sample import Layout
+from connectors.layout import Layout
+from connectors.tools import mysql_load
 from tests.servers import MariaDBServer, free_port
 
 pytestmark = pytest.mark.mariadb
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _fresh_database(server: MariaDBServer, name: str) -> str:
@@ -99,7 +99,7 @@ def test_a_server_that_refuses_local_files_gets_multi_row_inserts(mariadb, sampl
 def _run(args: list[str], environ: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("C360_")} | (environ or {})
     return subprocess.run(
-        [sys.executable, "-m", "connectors.mysql_load", "--quiet", *args],
+        [sys.executable, "-m", "connectors.tools.mysql_load", "--quiet", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -14,10 +14,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from connectors.products import NEEDS, PRODUCTS
-from connectors.sample import FORMAT_VERSION, Layout, SampleError, generate
+from connectors.catalog import NEEDS, PRODUCTS
+from connectors.layout import Layout
+from connectors.sample import FORMAT_VERSION, SampleError, generate
 
-ORIGINAL_CLICKS = Path(__file__).resolve().parents[1] / "fixtures" / "clickstream_original.jsonl"
+ORIGINAL_CLICKS = Path(__file__).resolve().parents[2] / "fixtures" / "clickstream_original.jsonl"
 CLICK_KEYS = ["user_id", "datetime", "os", "browser", "response_time_ms", "product", "url"]
 
 
@@ -43,7 +44,7 @@ def test_same_seed_gives_the_same_bytes_and_another_seed_does_not(tmp_path):
 
 
 def test_chunked_parallel_generation_matches_its_own_rerun(tmp_path, monkeypatch):
-    monkeypatch.setattr("connectors.sample.CHUNK_SIZE", 400)  # several chunks, so worker processes run
+    monkeypatch.setattr("connectors.sample.writer.CHUNK_SIZE", 400)  # several chunks, so worker processes run
     generate(tmp_path / "a", 1_000, seed=3, progress=False)
     generate(tmp_path / "b", 1_000, seed=3, progress=False)
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b")

@@ -12,7 +12,7 @@ from contextlib import closing
 import pytest
 from confluent_kafka import Consumer, Producer
 
-from connectors.local_broker import LocalBroker
+from connectors.tools.local_broker import LocalBroker
 from tests.servers import wait_until
 
 pytestmark = pytest.mark.kafka
@@ -94,7 +94,7 @@ def test_clients_resume_after_restart_on_same_address() -> None:
 def test_broker_process_exits_when_stdin_closes() -> None:
     """A broker whose parent died without stopping it must not linger."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "connectors.local_broker"],
+        [sys.executable, "-m", "connectors.tools.local_broker"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,

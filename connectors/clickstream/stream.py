@@ -28,8 +28,9 @@ from operator import attrgetter
 import pandas as pd
 from streamz import Stream
 
-from connectors.click_sources import OFFLINE, KafkaSource, LogThrottle, ReplaySource, SourceStatus
-from connectors.clicks_pipeline import (
+from connectors.catalog import PRODUCTS, label
+from connectors.clickstream.kafka import KafkaSource
+from connectors.clickstream.pipeline import (
     DROP_REASONS,
     ActivityIndex,
     ClickBatch,
@@ -38,11 +39,12 @@ from connectors.clicks_pipeline import (
     RawBatch,
     decode_batch,
 )
+from connectors.clickstream.replay import ReplaySource
+from connectors.clickstream.status import OFFLINE, LogThrottle, SourceStatus
 from connectors.config import Settings
-from connectors.products import PRODUCTS, label
-from connectors.sample import Layout
+from connectors.layout import Layout
 
-log = logging.getLogger("connectors.clickstream")
+log = logging.getLogger(__name__)
 
 ONLINE_WITHIN = timedelta(minutes=5)
 LOOKBACK = timedelta(minutes=10)

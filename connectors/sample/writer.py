@@ -1,11 +1,12 @@
 """Write a seeded, deterministic sample data set: every source in its native shape.
 
-    python -m connectors.sample --customers 100000 [--data-dir DIR] [--seed N] [--force]
+    python -m connectors.sample --customers 100000 [--data-dir DIR] [--seed N] [--force]   (or c360-sample)
 
 The folder it writes (``C360_DATA_DIR``) holds
 
     crm/profiles.jsonl            CRM profiles as JSON documents (a document store's export)
-    banking/accounts.parquet      core-banking accounts, open and closed, loadable into MySQL (connectors.mysql_load)
+    banking/accounts.parquet      core-banking accounts, open and closed, loadable into MySQL
+                                  (python -m connectors.tools.mysql_load)
     banking/transactions.parquet  card transactions, months of history per customer
     surveys/responses-YYYY-MM.json survey answers, newline-delimited JSON, one file a month
     clicks/clickstream.jsonl      website clicks in the original demo's message format
@@ -22,12 +23,10 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import sys
 import tempfile
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -38,7 +37,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from connectors import config, synth
+from connectors import config
+from connectors.layout import Layout
+from connectors.sample import draws
+from connectors.sample.avatars import draw_avatars
+from connectors.sample.clicks import click_lines
+from connectors.sample.pools import Pools
 
 FORMAT_VERSION = 2  # 2: former customers, whose accounts are closed (status, closed_date)
 DEFAULT_AS_OF = date(2026, 11, 1)
@@ -51,51 +55,6 @@ FEATURED = 12
 
 class SampleError(Exception):
     """The generator cannot do what was asked; the message says why and what to change."""
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Where each source lives inside a data folder: the one map every reader uses."""
-
-    root: Path
-
-    @property
-    def manifest(self) -> Path:
-        return self.root / "manifest.json"
-
-    @property
-    def profiles(self) -> Path:
-        return self.root / "crm" / "profiles.jsonl"
-
-    @property
-    def accounts(self) -> Path:
-        return self.root / "banking" / "accounts.parquet"
-
-    @property
-    def transactions(self) -> Path:
-        return self.root / "banking" / "transactions.parquet"
-
-    @property
-    def surveys(self) -> Path:
-        return self.root / "surveys"
-
-    @property
-    def clicks(self) -> Path:
-        return self.root / "clicks" / "clickstream.jsonl"
-
-    @property
-    def photos(self) -> Path:
-        return self.root / "photos"
-
-    @property
-    def truth(self) -> Path:
-        return self.root / "truth" / "customers.parquet"
-
-    def exists(self) -> bool:
-        return self.manifest.is_file()
-
-    def read_manifest(self) -> dict:
-        return orjson.loads(self.manifest.read_bytes())
 
 
 def _table(frame: pd.DataFrame) -> pa.Table:
@@ -144,7 +103,7 @@ def _write_clicks(path: Path, parts: list[pd.DataFrame]) -> int:
     clicks = clicks.iloc[order]
     with path.open("w", encoding="utf-8") as out:
         for start in range(0, len(clicks), 1_000_000):
-            out.writelines(synth.click_lines(clicks.iloc[start : start + 1_000_000]))
+            out.writelines(click_lines(clicks.iloc[start : start + 1_000_000]))
     return len(clicks)
 
 
@@ -187,20 +146,20 @@ def generate(
     return manifest
 
 
-_worker_pools: synth.Pools | None = None
+_worker_pools: Pools | None = None
 
 
 def _init_worker(seed: int) -> None:
     global _worker_pools
-    _worker_pools = synth.Pools.build(seed)
+    _worker_pools = Pools.build(seed)
 
 
-def _make_chunk(seed: int, index: int, first_id: int, count: int, as_of: date) -> synth.Chunk:
+def _make_chunk(seed: int, index: int, first_id: int, count: int, as_of: date) -> draws.Chunk:
     assert _worker_pools is not None
-    return synth.generate_chunk(_worker_pools, seed, index, first_id, count, as_of, PHOTO_COUNT)
+    return draws.generate_chunk(_worker_pools, seed, index, first_id, count, as_of, PHOTO_COUNT)
 
 
-def _chunks(customers: int, seed: int, as_of: date) -> Iterator[tuple[int, synth.Chunk]]:
+def _chunks(customers: int, seed: int, as_of: date) -> Iterator[tuple[int, draws.Chunk]]:
     """Chunks in id order, computed on every core, with only a few in flight to bound memory."""
     jobs = [
         (seed, index, first_id, min(CHUNK_SIZE, customers + 1 - first_id), as_of)
@@ -255,7 +214,7 @@ def _generate_into(out: Layout, customers: int, seed: int, as_of: date, progress
     survey_rows = _write_surveys(out.surveys, surveys)
     click_rows = _write_clicks(out.clicks, clicks)
     out.photos.mkdir()
-    for number, jpeg in enumerate(synth.draw_avatars(seed, PHOTO_COUNT)):
+    for number, jpeg in enumerate(draw_avatars(seed, PHOTO_COUNT)):
         (out.photos / f"avatar-{number:03d}.jpg").write_bytes(jpeg)
     bar.close()
     web_users = set(pd.concat(clicks)["user_id"].unique()) if clicks else set()
@@ -345,7 +304,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = ", ".join(f"{v:,} {k}" for k, v in manifest["rows"].items())
     print(f"Wrote {rows} to {settings.data_dir}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -12,17 +12,14 @@ import pandas as pd
 import pytest
 
 from connectors import config
-from connectors.clicks_pipeline import BUCKET_MS, HISTORY_BUCKETS, MAX_MESSAGE_BYTES, RATE_WINDOW_BUCKETS
+from connectors.catalog import PRODUCTS
 from connectors.clickstream import ClickStream
-from connectors.local_broker import LocalBroker
-from connectors.products import PRODUCTS
+from connectors.clickstream.pipeline import BUCKET_MS, HISTORY_BUCKETS, MAX_MESSAGE_BYTES, RATE_WINDOW_BUCKETS
+from connectors.tools.local_broker import LocalBroker
+from tests.sample_data import browsers, web_user
 from tests.servers import free_port, wait_until
 
-ORIGINAL_SAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "clickstream_original.jsonl"
-
-
-def web_user(web_users: pd.DataFrame, customer_id: int) -> int:
-    return int(web_users.loc[web_users["customer_id"] == customer_id, "web_user_id"].iloc[0])
+ORIGINAL_SAMPLE = Path(__file__).resolve().parents[2] / "fixtures" / "clickstream_original.jsonl"
 
 
 def accepted(stream: ClickStream, count: int):
@@ -51,21 +48,23 @@ def test_produced_clicks_reach_rates_activity_and_presence(
     kafka_settings, click_streams, send_messages, click_message, web_users
 ):
     stream = click_streams(kafka_settings)
-    erika, daniel = web_user(web_users, 1), web_user(web_users, 2)
+    first, second, third = browsers(web_users, 3)
+    assert first == 1, "Erika Gallardo browses the website"
+    erika, other = web_user(web_users, first), web_user(web_users, second)
     erika_products = ["auto_loan", "auto_loan", "roth_ira", "home_insurance", "auto_loan"]
     send_messages(kafka_settings, [click_message(erika, p) for p in erika_products])
-    send_messages(kafka_settings, [click_message(daniel, "401k", url="https://bank.example/401k?x=1")] * 3)
+    send_messages(kafka_settings, [click_message(other, "401k", url="https://bank.example/401k?x=1")] * 3)
 
     wait_until(accepted(stream, 8), message="the 8 clicks to be accepted")
     activity = stream.customer_activity(1)
     assert sorted(activity["product"]) == sorted(erika_products)  # partitions may interleave them
     assert activity["time"].is_monotonic_increasing
     assert stream.recent_interest(1) == {"auto_loan": 3, "roth_ira": 1, "home_insurance": 1}
-    seen = stream.last_seen(2)
+    seen = stream.last_seen(second)
     assert (seen.product, seen.url) == ("401k", "https://bank.example/401k?x=1")
     assert seen.online()
-    assert set(stream.online_customers()) == {1, 2}
-    assert stream.last_seen(3) is None and stream.customer_activity(3).empty
+    assert set(stream.online_customers()) == {1, second}
+    assert stream.last_seen(third) is None and stream.customer_activity(third).empty
 
     # Clicks per second over a one-second window, one row per 100 ms: each click counts in 10 rows.
     def all_counted() -> bool:
@@ -123,14 +122,16 @@ def test_each_kind_of_bad_message_is_dropped_counted_and_logged_at_a_limited_rat
         "oversized": [variant(url="https://bank.example/" + "x" * MAX_MESSAGE_BYTES)],
     }
     messages = [value for values in bad.values() for value in values]
-    caplog.set_level(logging.WARNING, logger="connectors.clickstream")
+    caplog.set_level(logging.WARNING, logger="connectors.clickstream.stream")
     send_messages(kafka_settings, [*messages, click_message(user), *messages, click_message(user)])
 
     wait_until(accepted(stream, 2), message="the good clicks after the bad ones")
     expected = {reason: 2 * len(values) for reason, values in bad.items()}
     wait_until(lambda: stream.health()["dropped"] == {**expected, "internal_error": 0})
     assert stream.health()["state"] == "live"
-    drop_logs = [r for r in caplog.records if r.name == "connectors.clickstream" and "dropped" in r.message]
+    drop_logs = [
+        r for r in caplog.records if r.name == "connectors.clickstream.stream" and "dropped" in r.message
+    ]
     assert {reason for reason in bad if any(reason in r.message for r in drop_logs)} == set(bad)
     assert len(drop_logs) == len(bad), "each reason is logged once per interval, not once per message"
 
@@ -175,7 +176,7 @@ def test_broker_down_at_start_then_up(sample_layout, click_streams, send_message
     wait_until(lambda: stream.health()["state"] == "offline", timeout=15, message="the offline state")
     with broker:
         wait_until(lambda: stream.health()["state"] in ("waiting", "live"), timeout=15)
-        send_messages(settings, [click_message(web_user(web_users, 2))])
+        send_messages(settings, [click_message(web_user(web_users, browsers(web_users, 2)[1]))])
         wait_until(accepted(stream, 1), timeout=15, message="the first click once the broker is up")
 
 

@@ -4,9 +4,9 @@
     result = directory.search("jose", sort="tenure", descending=True)   # a page, a count, the SQL, the time
     record = directory.customer(result.rows.id[0])                       # profile, holdings, transactions…
 
-The sources are joined by DuckDB (see :mod:`connectors.sources`); search-as-you-type runs on an SQLite FTS5
-trigram index built from the joined directory (see :mod:`connectors.search_index`); with ``C360_MYSQL_URL``
-set, banking comes from MySQL (see :mod:`connectors.banking`). Everything is built into a private temporary
+The sources are joined by DuckDB (see :mod:`connectors.directory.integrate`); search-as-you-type runs on an
+SQLite FTS5 trigram index built from the joined directory (see :mod:`connectors.directory.search`); with
+``C360_MYSQL_URL`` set, banking comes from MySQL (see :mod:`connectors.directory.banking`). Everything is built into a private temporary
 folder at start. Every call first checks, at most twice a second and by file size and time only, whether a
 source changed; if so a new copy is built in the background while the current one keeps answering, and
 replaces it when ready. Presentation code calls these methods and never opens a database itself.
@@ -25,7 +25,7 @@ import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
@@ -33,14 +33,12 @@ import orjson
 import pandas as pd
 import pyarrow as pa
 
-from connectors import queries, search_index, sources
-from connectors.banking import HOLDINGS, TRANSACTIONS, BankingUnavailable, CoreBanking
+from connectors import layout
 from connectors.config import Settings
-from connectors.sample import Layout
-from connectors.search_index import SearchIndex
-from connectors.sources import SourceMissing, fold
-
-__all__ = ["CustomerRecord", "Directory", "SearchResult", "SourceMissing", "UnknownCustomer", "fold"]
+from connectors.directory import integrate, search, sql
+from connectors.directory.banking import HOLDINGS, TRANSACTIONS, BankingUnavailable, CoreBanking
+from connectors.directory.search import SearchIndex, normalise_query
+from connectors.layout import Layout
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +47,8 @@ MAX_TEXT = 200  # characters: longer than any name, email or phone number
 CHECK_EVERY_S = 0.5  # how often calls look at the sources' sizes and times
 QUIET_S = 1.0  # a changed file is reloaded once it has not changed for this long (a writer has finished)
 MYSQL_CHECK_EVERY_S = 5.0  # how often the MySQL banking tables are checked for changes, in the background
-FIELDS = tuple(queries.KEY_COLUMNS)
-SORTS = tuple(queries.SORTS)
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+FIELDS = tuple(sql.KEY_COLUMNS)
+SORTS = tuple(sql.SORTS)
 _SCORES_COLUMNS = ("customer_id", "churn_risk", "persona", "persona_name")
 
 
@@ -83,11 +80,7 @@ class CustomerRecord:
     banking_error: str | None
     sql: str
     elapsed_ms: float
-
-
-def normalise_query(text: str) -> str:
-    """Search text as the index compares it: folded, without control characters, trimmed."""
-    return fold(_CONTROL.sub("", text)).strip()
+    left_on: date | None = None  # a former customer's last day (catalog.left_on_sql); None while active
 
 
 def _show(title: str, statement: str, params: dict | tuple) -> str:
@@ -205,7 +198,7 @@ class Directory:
                 folded, field, sort, bool(descending), (page - 1) * page_size, page_size, persona
             )
         elapsed_ms = (time.perf_counter() - started) * 1000
-        label = f"{found.total:,}" if found.exact else f"{search_index.CAP:,}+"
+        label = f"{found.total:,}" if found.exact else f"{search.CAP:,}+"
         sql = "\n\n".join(
             _show(f"SQLite step {n}", statement, params)
             for n, (statement, params) in enumerate(found.statements, 1)
@@ -224,23 +217,26 @@ class Directory:
         with self._use() as generation:
             cursor = generation.duck.cursor()
             try:
-                rows = cursor.execute(queries.CUSTOMER_PROFILE, [customer_id]).fetchall()
+                rows = cursor.execute(sql.CUSTOMER_PROFILE, [customer_id]).fetchall()
                 shown.append(
                     _show(
                         "DuckDB: profile document (crm/profiles.jsonl)",
-                        queries.CUSTOMER_PROFILE,
+                        sql.CUSTOMER_PROFILE,
                         (customer_id,),
                     )
                 )
                 if not rows:
                     raise UnknownCustomer(f"no customer with id {customer_id}")
                 profile = orjson.loads(rows[0][0])
-                surveys = cursor.sql(queries.CUSTOMER_SURVEYS, params=[customer_id]).df()
+                surveys = cursor.sql(sql.CUSTOMER_SURVEYS, params=[customer_id]).df()
                 surveys["needs"] = surveys["needs"].map(lambda needs: [] if needs is None else list(needs))
                 shown.append(
-                    _show("DuckDB: survey answers (surveys/*.json)", queries.CUSTOMER_SURVEYS, (customer_id,))
+                    _show("DuckDB: survey answers (surveys/*.json)", sql.CUSTOMER_SURVEYS, (customer_id,))
                 )
                 holdings, transactions, banking_error = self._banking(cursor, generation, customer_id, shown)
+                cursor.register("record_holdings", holdings)
+                left_on = cursor.execute(sql.RECORD_LEFT_ON).fetchall()[0][0]
+                cursor.unregister("record_holdings")
             finally:
                 cursor.close()
         photo = self.layout.photos / Path(str(profile.get("photo") or "")).name
@@ -253,6 +249,7 @@ class Directory:
             banking_error=banking_error,
             sql="\n\n".join(shown),
             elapsed_ms=(time.perf_counter() - started) * 1000,
+            left_on=left_on,
         )
 
     def attach_scores(self, scores: pd.DataFrame) -> None:
@@ -275,7 +272,7 @@ class Directory:
         with self._use() as generation:
             cursor = generation.duck.cursor()
             try:
-                return cursor.sql(queries.WEB_USERS).df()
+                return cursor.sql(sql.WEB_USERS).df()
             finally:
                 cursor.close()
 
@@ -319,8 +316,8 @@ class Directory:
         self, cursor: duckdb.DuckDBPyConnection, generation: _Generation, customer_id: int, shown: list[str]
     ) -> tuple[pd.DataFrame, pd.DataFrame, str | None]:
         """Holdings and transactions from MySQL or the Parquet files, or why core banking cannot answer."""
-        holdings_sql = queries.CUSTOMER_HOLDINGS
-        transactions_sql = queries.CUSTOMER_TRANSACTIONS
+        holdings_sql = sql.CUSTOMER_HOLDINGS
+        transactions_sql = sql.CUSTOMER_TRANSACTIONS
         try:
             if self.banking is None:
                 if generation.report.banking_error:
@@ -360,17 +357,19 @@ class Directory:
     # ── loading and refreshing ────────────────────────────────────────────────────────────────────────
 
     def _signature(self) -> dict[str, tuple]:
-        return sources.file_signature(self.layout, parquet_banking=self.banking is None)
+        return integrate.file_signature(self.layout, parquet_banking=self.banking is None)
 
     def _build(self, signature: dict, banking_signature: tuple | None) -> _Generation:
         started = time.perf_counter()
         name = self._folder / f"generation-{next(self._numbers)}"
-        big = self.layout.profiles.is_file() and self.layout.profiles.stat().st_size > sources.IN_MEMORY_BYTES
-        duck = sources.open_engine(name.with_suffix(".duckdb") if big else None)
+        big = (
+            self.layout.profiles.is_file() and self.layout.profiles.stat().st_size > integrate.IN_MEMORY_BYTES
+        )
+        duck = integrate.open_engine(name.with_suffix(".duckdb") if big else None)
         try:
-            report = sources.load(duck, self.layout, self.banking)
+            report = integrate.load(duck, self.layout, self.banking)
             loaded = time.perf_counter()
-            index = SearchIndex.build(name.with_suffix(".sqlite"), sources.directory_rows(duck))
+            index = SearchIndex.build(name.with_suffix(".sqlite"), integrate.directory_rows(duck))
         except BaseException:
             duck.close()
             raise
@@ -416,7 +415,11 @@ class Directory:
             check_banking = self.banking is not None and now - self._banking_checked_at >= MYSQL_CHECK_EVERY_S
             signature = self._signature()
             changed = signature not in (self._generation.signature, self._failed_signature)
-            if changed and time.time_ns() - sources.newest_change(signature) < QUIET_S * 1e9:
+            if (
+                changed
+                and time.time_ns() - layout.newest_change(itertools.chain(*signature.values()))
+                < QUIET_S * 1e9
+            ):
                 return  # still being written: look again on a later call
             if not (changed or check_banking):
                 return
@@ -457,7 +460,7 @@ class Directory:
         with generation.use():
             cursor = generation.duck.cursor()
             try:
-                sources.load_surveys(cursor, self.layout, generation.report)
+                integrate.load_surveys(cursor, self.layout, generation.report)
             finally:
                 cursor.close()
             generation.signature = signature

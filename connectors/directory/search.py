@@ -22,8 +22,10 @@ bound parameters: a fragment becomes an FTS5 string (double quotes doubled) or a
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
+import unicodedata
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -32,7 +34,7 @@ from queue import Queue
 
 import pandas as pd
 
-from connectors import queries
+from connectors.directory import sql
 
 CAP = 10_000  # counts stop here: "10,000+" (exact below)
 WALK_BUDGET = 8_000  # rows of a sort index a walk looks at before sorting all matches instead
@@ -46,6 +48,22 @@ COLUMN_DTYPES = {
     "churn_risk": "float64",
     "persona": "Int64",
 }
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def fold(text: str) -> str:
+    """The form text is compared in: lower case, without accents (José -> jose, ÅSA -> asa)."""
+    if text.isascii():
+        return text.lower()
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def normalise_query(text: str) -> str:
+    """Search text as the index compares it: folded, without control characters, trimmed."""
+    return fold(_CONTROL.sub("", text)).strip()
 
 
 def fts_string(text: str) -> str:
@@ -82,7 +100,7 @@ class SearchIndex:
 
     @classmethod
     def build(cls, path: Path, batches: Iterable[list[tuple]]) -> SearchIndex:
-        """Write the directory rows (in name order, see queries.DIRECTORY_ROWS) and index them.
+        """Write the directory rows (in name order, see sql.DIRECTORY_ROWS) and index them.
 
         The full-text index is filled on a second thread, into its own file, from the same batches of rows,
         while this one writes the table and then its sort indexes: SQLite works outside Python's lock, so
@@ -90,20 +108,20 @@ class SearchIndex:
         """
         db = _writer(path)
         try:
-            db.executescript(queries.INDEX_SCHEMA)
+            db.executescript(sql.INDEX_SCHEMA)
             pending: Queue[list[tuple] | None] = Queue(maxsize=4)
             with ThreadPoolExecutor(1, thread_name_prefix="search-index") as text_thread:
                 text = text_thread.submit(_build_text_index, text_file(path), pending)
                 try:
                     db.execute("BEGIN")
                     for rows in batches:
-                        db.executemany(queries.INDEX_INSERT, rows)
+                        db.executemany(sql.INDEX_INSERT, rows)
                         pending.put(rows)
                     db.execute("COMMIT")
                 finally:
                     pending.put(None)
-                for sort in queries.SORT_INDEXES:
-                    db.execute(queries.sort_index(sort))
+                for sort in sql.SORT_INDEXES:
+                    db.execute(sql.sort_index(sort))
                 text.result()
             db.execute("PRAGMA journal_mode = WAL")  # scores are written while searches read
         finally:
@@ -122,10 +140,10 @@ class SearchIndex:
         db = sqlite3.connect(self.path, isolation_level=None)
         try:
             db.execute("BEGIN")
-            for statement in queries.SCORES_TABLES:
+            for statement in sql.SCORES_TABLES:
                 db.execute(statement)
             db.executemany(
-                queries.SCORES_INSERT,
+                sql.SCORES_INSERT,
                 zip(
                     scores["customer_id"].astype("int64").tolist(),
                     scores["churn_risk"].astype("float64").tolist(),
@@ -134,7 +152,7 @@ class SearchIndex:
                     strict=True,
                 ),
             )
-            for statement in queries.SCORES_FILL:
+            for statement in sql.SCORES_FILL:
                 db.execute(statement)
             db.execute("COMMIT")
         finally:
@@ -175,12 +193,12 @@ def _build_text_index(path: Path, pending: Queue) -> None:
     """Fill the full-text index from the batches in ``pending`` (None ends them), then its vocabulary."""
     db = _writer(path)
     try:
-        db.executescript(queries.FULL_TEXT_INDEX)
+        db.executescript(sql.FULL_TEXT_INDEX)
         db.execute("BEGIN")
         while (rows := pending.get()) is not None:
-            db.executemany(queries.FULL_TEXT_INSERT, rows)
+            db.executemany(sql.FULL_TEXT_INSERT, rows)
         db.execute("COMMIT")
-        db.executescript(queries.SHORT_TERMS)
+        db.executescript(sql.SHORT_TERMS)
     finally:
         db.close()
 
@@ -191,9 +209,9 @@ class _Plan:
     def __init__(self, db, customers, has_scores, folded, field, sort, descending, persona):
         self.db, self.customers, self.folded, self.field = db, customers, folded, field
         self.descending, self.persona = descending, persona
-        self.keys = queries.KEY_COLUMNS[field]
-        self.sort = queries.SORTS[sort]
-        self.shape = queries.Shape(scores=has_scores)
+        self.keys = sql.KEY_COLUMNS[field]
+        self.sort = sql.SORTS[sort]
+        self.shape = sql.Shape(scores=has_scores)
         self.names = [c.split(".")[1] for c in self.shape.columns.split(", ")]
         self.params = {"text": folded, "cap_plus_one": CAP + 1, "budget": WALK_BUDGET, "persona": persona}
         self.statements: list[tuple[str, dict | tuple]] = []
@@ -203,25 +221,25 @@ class _Plan:
         self.params |= {"offset": offset, "limit": limit}
         filtered = self.persona is not None
         if not self.folded:
-            total = self._scalar(queries.COUNT_PERSONA) if filtered else self.customers
-            rows = self._rows(queries.browse(self.shape, self.sort, self.descending, filtered))
+            total = self._scalar(sql.COUNT_PERSONA) if filtered else self.customers
+            rows = self._rows(sql.browse(self.shape, self.sort, self.descending, filtered))
             return self._page(rows, total, exact=True)
         match = self._match_expression()
         if match is None:
             return self._page([], 0, exact=True)
         if match == "":  # a one- or two-character fragment in too many rows for a full-text query to pay off
             common = self.most_rows > CAP and not filtered
-            total = CAP + 1 if common else self._scalar(queries.count_by_scan(self.keys, filtered))
+            total = CAP + 1 if common else self._scalar(sql.count_by_scan(self.keys, filtered))
             return self._page(self._walk(fallback=None), min(total, CAP), exact=total <= CAP)
         self.params["match"] = match
         if self.sort.column is None:  # name order is the index's own order
-            rows = self._rows(queries.matches_in_name_order(self.shape, self.descending, filtered))
+            rows = self._rows(sql.matches_in_name_order(self.shape, self.descending, filtered))
             if offset == 0 and len(rows) < limit:  # every match is on this page: that is the count
                 return self._page(rows, len(rows), exact=True)
-            total = self._scalar(queries.count_matches(filtered))
+            total = self._scalar(sql.count_matches(filtered))
         else:
-            total = self._scalar(queries.count_matches(filtered))
-            sort_all = queries.matches_sorted(self.shape, self.sort, self.descending, filtered)
+            total = self._scalar(sql.count_matches(filtered))
+            sort_all = sql.matches_sorted(self.shape, self.sort, self.descending, filtered)
             rows = self._walk(fallback=sort_all) if self._walk_pays(total) else self._rows(sort_all)
         return self._page(rows, min(total, CAP), exact=total <= CAP)
 
@@ -237,7 +255,7 @@ class _Plan:
         if len(self.folded) >= 3:
             return prefix + fts_string(self.folded)
         placeholders = ", ".join("?" * len(self.keys))
-        statement = queries.SHORT_TERMS_FOR.format(columns=placeholders)
+        statement = sql.SHORT_TERMS_FOR.format(columns=placeholders)
         self.statements.append((statement, (self.folded, *self.keys)))
         terms = self.db.execute(statement, [self.folded, *self.keys]).fetchall()
         if not terms:
@@ -249,7 +267,7 @@ class _Plan:
 
     def _walk(self, fallback: str | None) -> list[tuple]:
         """Walk the sort order within the budget; past it, sort all matches (or walk everything)."""
-        statement = queries.walk(self.shape, self.sort, self.descending, self.keys, self.persona is not None)
+        statement = sql.walk(self.shape, self.sort, self.descending, self.keys, self.persona is not None)
         rows = self._rows(statement)
         if len(rows) == self.params["limit"] or self.customers <= WALK_BUDGET:
             return rows

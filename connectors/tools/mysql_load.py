@@ -1,6 +1,6 @@
 """Load the sample data set's core-banking tables into MySQL/MariaDB.
 
-    python -m connectors.mysql_load [--mysql-url mysql://user:password@host:port/database] [--data-dir DIR]
+    python -m connectors.tools.mysql_load [--mysql-url mysql://user:password@host:port/database] [--data-dir DIR]
 
 Creates ``accounts`` and ``transactions`` (primary keys, and indexes on customer and date) in the database of
 ``C360_MYSQL_URL`` and fills them from ``banking/*.parquet``. Loading is idempotent: rows go into new tables
@@ -23,9 +23,10 @@ import pyarrow.parquet as pq
 import pymysql
 from tqdm import tqdm
 
-from connectors import banking, config, queries
+from connectors import config
 from connectors.config import MySQLTarget
-from connectors.sample import Layout
+from connectors.directory import banking, sql
+from connectors.layout import Layout
 
 CHUNK_ROWS = 250_000
 INSERT_ROWS = 5_000
@@ -44,7 +45,7 @@ def _parquet_files(layout: Layout) -> dict[str, Path]:
     for path in files.values():
         if not path.is_file():
             raise LoadError(
-                f"{config._describe('data_dir')}: {path} is missing; generate the sample data with "
+                f"{config.describe('data_dir')}: {path} is missing; generate the sample data with "
                 "`python -m connectors.sample` or point the setting at a data folder with banking/*.parquet"
             )
     return files
@@ -56,7 +57,7 @@ def _opened(path: Path, table: str) -> pq.ParquetFile:
         parquet = pq.ParquetFile(path)
     except (OSError, pa.ArrowInvalid) as error:
         raise LoadError(f"{path} is not a readable Parquet file: {error}") from None
-    missing = [c for c in queries.MYSQL_COLUMNS[table] if c not in parquet.schema_arrow.names]
+    missing = [c for c in sql.MYSQL_COLUMNS[table] if c not in parquet.schema_arrow.names]
     if missing:
         raise LoadError(f"{path} lacks the column(s) {', '.join(missing)} of the {table} table")
     return parquet
@@ -87,9 +88,7 @@ def _load_file(cursor, name: str, table: pa.Table, folder: Path, nullable: tuple
     pa_csv.write_csv(table, path)
     columns = ", ".join(f"@{c}" if c in nullable else c for c in table.column_names)
     nulls = ", ".join(f"{c} = NULLIF(@{c}, '')" for c in table.column_names if c in nullable)
-    statement = queries.MYSQL_LOAD_FILE.format(
-        name=name, columns=columns, nulls=f"SET {nulls}" if nulls else ""
-    )
+    statement = sql.MYSQL_LOAD_FILE.format(name=name, columns=columns, nulls=f"SET {nulls}" if nulls else "")
     try:
         cursor.execute(statement, (str(path),))
     except pymysql.err.MySQLError as error:
@@ -104,7 +103,7 @@ def _load_file(cursor, name: str, table: pa.Table, folder: Path, nullable: tuple
 
 def _insert(cursor, name: str, table: pa.Table) -> None:
     placeholders = ", ".join(["%s"] * table.num_columns)
-    statement = queries.MYSQL_INSERT.format(
+    statement = sql.MYSQL_INSERT.format(
         name=name, columns=", ".join(table.column_names), placeholders=placeholders
     )
     for batch in table.to_batches(INSERT_ROWS):
@@ -130,9 +129,9 @@ def load(target: MySQLTarget, layout: Layout, progress: bool = True) -> dict[str
             for table, parquet in files.items():
                 loading = f"{table}__loading"
                 cursor.execute(f"DROP TABLE IF EXISTS {loading}")
-                cursor.execute(queries.MYSQL_TABLES[table].format(name=loading))
-                for batch in parquet.iter_batches(CHUNK_ROWS, columns=list(queries.MYSQL_COLUMNS[table])):
-                    nullable = queries.MYSQL_NULLABLE[table]
+                cursor.execute(sql.MYSQL_TABLES[table].format(name=loading))
+                for batch in parquet.iter_batches(CHUNK_ROWS, columns=list(sql.MYSQL_COLUMNS[table])):
+                    nullable = sql.MYSQL_NULLABLE[table]
                     rows = _for_csv(batch, paths[table], nullable)
                     if local_infile:
                         local_infile = _load_file(cursor, loading, rows, Path(folder), nullable)
@@ -140,7 +139,7 @@ def load(target: MySQLTarget, layout: Layout, progress: bool = True) -> dict[str
                         _insert(cursor, loading, rows)
                     bar.update(rows.num_rows)
                 bar.set_description(f"Indexing {table}")
-                cursor.execute(queries.MYSQL_INDEXES[table].format(name=loading))
+                cursor.execute(sql.MYSQL_INDEXES[table].format(name=loading))
                 cursor.execute(f"SELECT COUNT(*) FROM {loading}")
                 counts[table] = cursor.fetchone()[0]
                 if (
@@ -177,7 +176,7 @@ def _swap(cursor) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: load the banking tables, or say in one line what to fix."""
     parser = argparse.ArgumentParser(
-        prog="python -m connectors.mysql_load", description=__doc__.split("\n")[0]
+        prog="python -m connectors.tools.mysql_load", description=__doc__.split("\n")[0]
     )
     config.add_arguments(parser, only=["mysql_url", "data_dir"])
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -186,9 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = config.load(namespace=args)
         target = settings.mysql
         if target is None:
-            raise LoadError(
-                f"{config._describe('mysql_url')} is not set: where should the banking tables go?"
-            )
+            raise LoadError(f"{config.describe('mysql_url')} is not set: where should the banking tables go?")
         counts = load(target, Layout(Path(settings.data_dir)), progress=not args.quiet)
     except (config.ConfigError, LoadError) as error:
         parser.exit(2, f"error: {error}\n")

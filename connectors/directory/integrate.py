@@ -12,38 +12,25 @@ health, so a shorter directory is never silent.
 from __future__ import annotations
 
 import logging
-import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 
 import duckdb
 import orjson
 import pyarrow as pa
 
-from connectors import banking, config, queries
-from connectors.banking import BankingUnavailable, CoreBanking
-from connectors.features import SourcesMissing, read_as_of
-from connectors.sample import Layout
+from connectors import config
+from connectors.directory import banking, sql
+from connectors.directory.banking import BankingUnavailable, CoreBanking
+from connectors.directory.search import fold
+from connectors.layout import FileStat, Layout, SourceMissing
 
 log = logging.getLogger(__name__)
 
 LOGGED_PER_FILE = 20  # malformed lines listed in the log per file; the count covers them all
 BATCH_ROWS = 100_000
 IN_MEMORY_BYTES = 1 << 30  # larger profile files are loaded into a DuckDB file instead of memory
-
-
-class SourceMissing(config.ConfigError):
-    """The data folder lacks what the directory needs; the message names the setting and how to fix it."""
-
-
-def fold(text: str) -> str:
-    """The form text is compared in: lower case, without accents (José -> jose, ÅSA -> asa)."""
-    if text.isascii():
-        return text.lower()
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 def _fold_array(values: pa.Array) -> pa.Array:
@@ -70,49 +57,18 @@ class Report:
     banking_error: str | None = None
 
 
-def file_signature(layout: Layout, parquet_banking: bool) -> dict[str, tuple]:
-    """Size and modification time of each source the directory reads: a change means reload."""
-    paths = [layout.profiles, *(_banking_files(layout) if parquet_banking else ())]
-    signature = {"directory": tuple(_stat(p) for p in paths)}
-    signature["surveys"] = tuple(_stat(p) for p in survey_files(layout))
-    return signature
-
-
-def _banking_files(layout: Layout) -> tuple[Path, ...]:
-    return (layout.accounts, layout.transactions)
-
-
-def _stat(path: Path) -> tuple:
-    try:
-        stat = path.stat()
-    except FileNotFoundError:
-        return (str(path), None, None)
-    return (str(path), stat.st_size, stat.st_mtime_ns)
-
-
-def survey_files(layout: Layout) -> list[Path]:
-    return sorted(layout.surveys.glob("*.json")) if layout.surveys.is_dir() else []
-
-
-def newest_change(signature: dict[str, tuple]) -> int:
-    """The latest modification time (ns) in a signature, 0 when none of its files exist."""
-    times = [entry[2] for part in signature.values() for entry in part if entry[2] is not None]
-    return max(times, default=0)
-
-
-def as_of(layout: Layout) -> date:
-    """The data's "today" (from the sample manifest), else the real today: tenure is counted up to it."""
-    try:
-        return read_as_of(layout)
-    except (SourcesMissing, OSError, ValueError, KeyError):
-        return date.today()
+def file_signature(layout: Layout, parquet_banking: bool) -> dict[str, tuple[FileStat, ...]]:
+    """The signatures of what the directory reads: the joined sources, and the survey files apart (a new
+    survey file only reloads the survey table)."""
+    directory = [layout.profiles, *(layout.banking if parquet_banking else ())]
+    return {"directory": layout.signature(directory), "surveys": layout.signature(layout.survey_files())}
 
 
 def load(duck: duckdb.DuckDBPyConnection, layout: Layout, core: CoreBanking | None) -> Report:
     """Load profiles and surveys, open the banking tables, and build the ``directory`` table."""
     if not layout.profiles.is_file():
         raise SourceMissing(
-            f"{config._describe('data_dir')}: no customer profiles at {layout.profiles}; generate sample data "
+            f"{config.describe('data_dir')}: no customer profiles at {layout.profiles}; generate sample data "
             "with `python -m connectors.sample` (or `make data`), or point the setting at your data folder"
         )
     report = Report()
@@ -122,65 +78,58 @@ def load(duck: duckdb.DuckDBPyConnection, layout: Layout, core: CoreBanking | No
         _open_parquet_banking(duck, layout, report)
     else:
         _stream_banking_summary(duck, core, report)
-    duck.execute(queries.DIRECTORY, {"as_of": as_of(layout), "banking_known": report.banking_error is None})
+    duck.execute(sql.DIRECTORY, {"as_of": layout.today(), "banking_known": report.banking_error is None})
     return report
 
 
 def directory_rows(duck: duckdb.DuckDBPyConnection) -> Iterator[list[tuple]]:
     """The directory table in name order, in batches of rows for the search index."""
-    for batch in duck.sql(queries.DIRECTORY_ROWS).to_arrow_reader(BATCH_ROWS):
+    for batch in duck.sql(sql.DIRECTORY_ROWS).to_arrow_reader(BATCH_ROWS):
         yield list(zip(*(column.to_pylist() for column in batch.columns), strict=True))
 
 
-def _relative(layout: Layout, path: str | Path) -> str:
-    try:
-        return Path(path).relative_to(layout.root).as_posix()
-    except ValueError:
-        return str(path)
-
-
 def _load_profiles(duck: duckdb.DuckDBPyConnection, layout: Layout, report: Report) -> None:
-    duck.execute(queries.PROFILES.format(path=queries.literal(str(layout.profiles))))
-    without_id, repeated = duck.execute(queries.PROFILE_PROBLEMS).fetchall()[0]
+    duck.execute(sql.PROFILES.format(path=sql.literal(str(layout.profiles))))
+    without_id, repeated = duck.execute(sql.PROFILE_PROBLEMS).fetchall()[0]
     if without_id or repeated:
-        duck.execute(queries.DROP_BAD_PROFILES)
+        duck.execute(sql.DROP_BAD_PROFILES)
         _report_malformed(layout, layout.profiles, without_id + repeated, "id", report)
     report.profiles = duck.execute("SELECT count(*) FROM profiles").fetchall()[0][0]
 
 
 def load_surveys(duck: duckdb.DuckDBPyConnection, layout: Layout, report: Report) -> None:
     """(Re)load the survey files into the ``surveys`` table; readers see the old or the new table whole."""
-    files = survey_files(layout)
+    files = layout.survey_files()
     report.survey_files = len(files)
     report.malformed = {
-        k: v for k, v in report.malformed.items() if not k.startswith(_relative(layout, layout.surveys))
+        k: v for k, v in report.malformed.items() if not k.startswith(layout.relative(layout.surveys))
     }
     if not files:
-        duck.execute(queries.NO_SURVEYS)
+        duck.execute(sql.NO_SURVEYS)
         report.surveys = 0
         return
-    paths = "[" + ", ".join(queries.literal(str(p)) for p in files) + "]"
-    duck.execute(queries.SURVEY_LINES.format(paths=paths))
-    duck.execute(queries.SURVEYS)
+    paths = "[" + ", ".join(sql.literal(str(p)) for p in files) + "]"
+    duck.execute(sql.SURVEY_LINES.format(paths=paths))
+    duck.execute(sql.SURVEYS)
     report.surveys = duck.execute("SELECT count(*) FROM surveys").fetchall()[0][0]
-    for filename, skipped in duck.execute(queries.SURVEY_LINE_COUNTS).fetchall():
+    for filename, skipped in duck.execute(sql.SURVEY_LINE_COUNTS).fetchall():
         if skipped:
             _report_malformed(layout, Path(filename), skipped, "customer_id", report)
     duck.execute("DROP TABLE survey_lines")
 
 
 def _open_parquet_banking(duck: duckdb.DuckDBPyConnection, layout: Layout, report: Report) -> None:
-    missing = [p for p in _banking_files(layout) if not p.is_file()]
-    for path in _banking_files(layout):
+    missing = [p for p in layout.banking if not p.is_file()]
+    for path in layout.banking:
         if path.is_file():
-            duck.execute(queries.PARQUET_VIEW.format(name=path.stem, path=queries.literal(str(path))))
+            duck.execute(sql.PARQUET_VIEW.format(name=path.stem, path=sql.literal(str(path))))
     if missing:
         report.banking_error = (
-            f"{_relative(layout, missing[0])} is missing from {config._describe('data_dir')} = {layout.root}"
+            f"{layout.relative(missing[0])} is missing from {config.describe('data_dir')} = {layout.root}"
         )
-        duck.execute(queries.EMPTY_HOLDINGS_SUMMARY)
+        duck.execute(sql.EMPTY_HOLDINGS_SUMMARY)
         return
-    duck.execute(f"CREATE OR REPLACE TABLE holdings_summary AS {queries.HOLDINGS_SUMMARY}")
+    duck.execute(f"CREATE OR REPLACE TABLE holdings_summary AS {sql.HOLDINGS_SUMMARY}")
 
 
 def _stream_banking_summary(duck: duckdb.DuckDBPyConnection, core: CoreBanking, report: Report) -> None:
@@ -195,7 +144,7 @@ def _stream_banking_summary(duck: duckdb.DuckDBPyConnection, core: CoreBanking, 
 
 
 def _report_malformed(layout: Layout, path: Path, count: int, key: str, report: Report) -> None:
-    name = _relative(layout, path)
+    name = layout.relative(path)
     report.malformed[name] = count
     found = locate_malformed(path, key, duplicates=key == "id")
     for number, reason in found:

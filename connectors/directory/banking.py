@@ -17,10 +17,11 @@ import pyarrow as pa
 import pymysql
 import pymysql.cursors
 
-from connectors import config, queries
+from connectors import config
 from connectors.config import MySQLTarget
+from connectors.directory import sql
 
-SETTING = config._describe("mysql_url")
+SETTING = config.describe("mysql_url")
 RETRY_AFTER_S = 1.0  # after a failed connection, calls fail fast for this long instead of waiting again
 STREAM_BATCH = 100_000
 
@@ -71,7 +72,7 @@ def describe_error(error: BaseException, target: MySQLTarget) -> str:
     if code == 1146:
         return (
             f"the banking tables are missing from {target.redacted()} ({detail}); load them with "
-            "`python -m connectors.mysql_load`"
+            "`python -m connectors.tools.mysql_load`"
         )
     return f"MySQL at {target.redacted()}: {detail}"
 
@@ -152,16 +153,16 @@ class CoreBanking:
         return columns, rows
 
     def holdings(self, customer_id: int) -> pa.Table:
-        statement = queries.CUSTOMER_HOLDINGS.format(param="%s")
+        statement = sql.CUSTOMER_HOLDINGS.format(param="%s")
         return _table(*self.query(statement, (customer_id,)), HOLDINGS)
 
     def transactions(self, customer_id: int) -> pa.Table:
-        statement = queries.CUSTOMER_TRANSACTIONS.format(param="%s")
+        statement = sql.CUSTOMER_TRANSACTIONS.format(param="%s")
         return _table(*self.query(statement, (customer_id,)), TRANSACTIONS)
 
     def signature(self) -> tuple:
         """When the banking tables were created and last changed: a new value means reload the summary."""
-        return tuple(self.query(queries.MYSQL_TABLES_CHANGED, ())[1])
+        return tuple(self.query(sql.MYSQL_TABLES_CHANGED, ())[1])
 
     def holdings_summary(self) -> pa.Table:
         """Products per customer, aggregated by the server and streamed in batches on its own connection."""
@@ -172,7 +173,7 @@ class CoreBanking:
         batches = []
         try:
             with connection.cursor() as cursor:
-                cursor.execute(queries.HOLDINGS_SUMMARY)
+                cursor.execute(sql.HOLDINGS_SUMMARY)
                 while rows := cursor.fetchmany(STREAM_BATCH):
                     ids, products = np.array(rows, dtype=np.int64).T
                     batches.append(pa.record_batch([ids, products], schema=HOLDINGS_SUMMARY))

@@ -1,6 +1,6 @@
 """The click pipeline's steps and its bounded state: validate, link to the customer, aggregate.
 
-Batches of raw messages, not single messages, flow through these steps (see ``connectors.clickstream``):
+Batches of raw messages, not single messages, flow through these steps (see :mod:`connectors.clickstream.stream`):
 each step is vectorised over a batch with numpy and pandas, so the per-click Python work is one orjson
 decode and a handful of type checks. Everything the steps keep is bounded whatever the input: a ring of
 per-100-ms counts, one last-seen slot per known customer, and the latest clicks of the most recently
@@ -21,7 +21,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from connectors.products import PRODUCTS
+from connectors.catalog import PRODUCTS
 
 MAX_MESSAGE_BYTES = 4096  # the original messages are ~250 bytes; anything this big is not a click
 BUCKET_MS = 100  # rates are counted in 100 ms buckets ...

@@ -12,10 +12,10 @@ import orjson
 import pandas as pd
 import pytest
 
-from connectors import mysql_load, search_index
 from connectors.config import Settings, parse_mysql_url
-from connectors.directory import Directory, SourceMissing, UnknownCustomer, fold
-from connectors.sample import Layout
+from connectors.directory import Directory, UnknownCustomer, fold, search
+from connectors.layout import Layout, SourceMissing
+from connectors.tools import mysql_load
 from tests.servers import MariaDBServer, wait_until
 
 SORTS = ["name", "phone", "email", "first_visit", "tenure"]
@@ -162,9 +162,9 @@ def test_walks_and_caps_agree_with_the_scan_when_the_thresholds_are_small(
     directory, profiles, sort, monkeypatch
 ):
     """At 3,000 customers the cap and the walk's budget are never reached: shrink them to exercise them."""
-    monkeypatch.setattr(search_index, "CAP", 40)
-    monkeypatch.setattr(search_index, "WALK_BUDGET", 30)
-    monkeypatch.setattr(search_index, "MAX_SHORT_TERMS", 5)
+    monkeypatch.setattr(search, "CAP", 40)
+    monkeypatch.setattr(search, "WALK_BUDGET", 30)
+    monkeypatch.setattr(search, "MAX_SHORT_TERMS", 5)
     for text in _texts(profiles):
         for descending in (False, True):
             expected = _expected(profiles, text, "any", sort, descending)
@@ -500,4 +500,4 @@ def test_bad_banking_settings_are_named_in_the_record(banking_url, sample_layout
 def test_banking_tables_missing_from_the_database_say_how_to_load_them(mariadb, sample_layout):
     url = _database(mariadb, "c360_directory_empty")
     with Directory(Settings(data_dir=sample_layout.root, mysql_url=url)) as remote:
-        assert "python -m connectors.mysql_load" in remote.customer(1).banking_error
+        assert "python -m connectors.tools.mysql_load" in remote.customer(1).banking_error

@@ -1,0 +1,220 @@
+"""Clicks replayed from the generated click file, stamped now: the embedded default when no Kafka is set."""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+from connectors.catalog import CLICK_DAYS
+from connectors.clickstream.pipeline import RawBatch
+from connectors.clickstream.status import RETRY_S, Emit, SourceStatus
+
+REPLAY_TICK_S = 0.1
+REPLAY_BACKFILL_MAX = 100_000
+FEATURED_INTERVAL_S = (5.0, 25.0)  # each featured customer clicks again after a pause in this range
+FEATURED_LINES_MAX = 200
+CLICK_DATETIME = re.compile(rb'"datetime"\s*:\s*"([^"]*)"')
+CLICK_USER_ID = re.compile(rb'"user_id"\s*:\s*(\d+)')
+
+
+class ReplaySource:
+    """Replays the generated click file's last 30 days at a steady rate, round and round, stamped now.
+
+    Only clicks within ``CLICK_DAYS`` of the file's newest one are replayed: the older lines belong to
+    customers who left before then (the file is in time order and an active customer's history is
+    those 30 days), and stamping them now would show people who left months ago as online. The clicks of
+    ``left_web_users`` (customers who left within those 30 days) are passed over for the same reason.
+
+    It first backfills the lookback window (so plots have history at once, as after a Kafka restart),
+    then keeps the featured customers visibly browsing: each gets a click of their own history right
+    away and again every few seconds, on top of the file's clicks.
+    """
+
+    kind = "replay"
+
+    def __init__(
+        self,
+        clicks: Path,
+        rate: float,
+        lookback: timedelta,
+        featured_web_users: Iterable[int],
+        seed: int,
+        status: SourceStatus,
+        left_web_users: Iterable[int] = (),
+    ) -> None:
+        self.clicks = clicks
+        self.rate = rate
+        self.lookback = lookback
+        self.featured_web_users = list(featured_web_users)
+        self.left_web_users = frozenset(int(user) for user in left_web_users)
+        self.status = status
+        self._random = np.random.default_rng(seed)
+
+    def run(self, stopping: threading.Event, emit: Emit) -> None:
+        """Replay until ``stopping`` is set; waits for the file if it is not there yet."""
+        while not self.clicks.is_file():
+            self.status.set("unavailable", f"no click data at {self.clicks}: generate a data set first")
+            if stopping.wait(5 * RETRY_S):
+                return
+        featured = _lines_of_users(self.clicks, self.featured_web_users)
+        with self.clicks.open("rb") as file:
+            start = _recent_start(file, timedelta(days=CLICK_DAYS))
+            lines = _CyclingLines(file, start, skip_users=self.left_web_users)
+            if lines.empty:
+                self.status.set("unavailable", f"{self.clicks} holds no clicks")
+                return
+            self.status.set("live", f"replaying {self.clicks} at {self.rate:g} clicks/s")
+            backfilled_until_ms = self._backfill(lines, emit)
+            self._replay(lines, featured, backfilled_until_ms, stopping, emit)
+
+    def _backfill(self, lines: _CyclingLines, emit: Emit) -> int:
+        count = min(int(self.rate * self.lookback.total_seconds()), REPLAY_BACKFILL_MAX)
+        end_ms = int(time.time() * 1000)
+        stamps = np.linspace(end_ms - self.lookback.total_seconds() * 1000, end_ms, count, endpoint=False)
+        for start in range(0, count, 10_000):
+            chunk = stamps[start : start + 10_000].astype(np.int64)
+            emit(RawBatch(lines.take(len(chunk)), chunk))
+            self.status.complete_until_ms = int(chunk[-1])
+        self.status.complete_until_ms = end_ms
+        return end_ms
+
+    def _replay(
+        self,
+        lines: _CyclingLines,
+        featured: dict[int, list[bytes]],
+        since_ms: int,
+        stopping: threading.Event,
+        emit: Emit,
+    ) -> None:
+        """Clicks at ``rate`` from ``since_ms`` on (so none are missing after the backfill)."""
+        started = time.monotonic() - (time.time() * 1000 - since_ms) / 1000
+        last_ms = since_ms
+        due_at = dict.fromkeys(featured, time.monotonic())
+        sent = 0
+        while not stopping.wait(REPLAY_TICK_S):
+            now = time.monotonic()
+            now_ms = int(time.time() * 1000)
+            due = int((now - started) * self.rate) - sent
+            values = lines.take(due)
+            sent += due
+            stamps = np.linspace(last_ms, now_ms, len(values) + 1)[1:].astype(np.int64)
+            for user in [user for user, at in due_at.items() if at <= now]:
+                values.append(featured[user][self._random.integers(len(featured[user]))])
+                stamps = np.append(stamps, now_ms)
+                due_at[user] = now + self._random.uniform(*FEATURED_INTERVAL_S)
+            last_ms = now_ms
+            if values:
+                emit(RawBatch(values, stamps))
+            self.status.complete_until_ms = now_ms
+
+
+class _CyclingLines:
+    """Lines of a file from byte offset ``start`` on, starting over there at its end; lines of the
+    ``skip_users`` (web user ids) are passed over."""
+
+    def __init__(self, file: BinaryIO, start: int = 0, skip_users: frozenset[int] = frozenset()) -> None:
+        self._file = file
+        self._start = start
+        self._skip_users = skip_users
+        self._file.seek(start)
+        self.empty = not any(map(self._replayed, self._file))
+        self._file.seek(start)
+
+    def _replayed(self, line: bytes) -> bool:
+        if not line.strip():
+            return False
+        if not self._skip_users:
+            return True
+        user = CLICK_USER_ID.search(line)
+        return user is None or int(user.group(1)) not in self._skip_users
+
+    def take(self, count: int) -> list[bytes]:
+        taken: list[bytes] = []
+        while len(taken) < count:
+            line = self._file.readline()
+            if not line:
+                self._file.seek(self._start)
+            elif self._replayed(line):
+                taken.append(line.rstrip(b"\r\n"))
+        return taken
+
+
+def _click_time(line: bytes) -> datetime | None:
+    """The click's ``datetime`` field, or None when it has none that parses."""
+    found = CLICK_DATETIME.search(line)
+    try:
+        return datetime.fromisoformat(found.group(1).decode()) if found else None
+    except ValueError:
+        return None
+
+
+def _recent_start(file: BinaryIO, window: timedelta) -> int:
+    """Byte offset of the first line within ``window`` of the file's newest click, by bisection.
+
+    The file is in time order, as generated; the newest click is the last one whose time parses in the
+    file's final 64 KiB. Lines without a time are passed over while searching (and replayed as they are).
+    Without any time to go by, the whole file is replayed.
+    """
+    size = file.seek(0, os.SEEK_END)
+    file.seek(max(0, size - (64 << 10)))
+    times = [at for at in map(_click_time, file.read().splitlines()) if at is not None]
+    if not times:
+        return 0
+    since = times[-1] - window
+
+    def next_click(position: int) -> tuple[int, datetime | None]:
+        """Start and time of the first timed line starting at or after ``position`` (None at the end)."""
+        file.seek(max(0, position - 1))
+        if position > 0:
+            file.readline()  # the rest of the line that ``position`` falls in, unless it starts there
+        while True:
+            start = file.tell()
+            line = file.readline()
+            if not line:
+                return start, None
+            at = _click_time(line)
+            if at is not None:
+                return start, at
+
+    low, high = 0, size
+    while low < high:
+        middle = (low + high) // 2
+        _, at = next_click(middle)
+        if at is None or at >= since:
+            high = middle
+        else:
+            low = middle + 1
+    return next_click(low)[0]
+
+
+def _lines_of_users(path: Path, users: list[int], chunk_bytes: int = 8 << 20) -> dict[int, list[bytes]]:
+    """Up to ``FEATURED_LINES_MAX`` lines per user id, found by a regular-expression scan of the file."""
+    found: dict[int, list[bytes]] = defaultdict(list)
+    if not users:
+        return found
+    ids = b"|".join(str(int(user)).encode() for user in users)
+    pattern = re.compile(rb'"user_id"\s*:\s*(' + ids + rb")\s*[,}]")
+    with path.open("rb") as file:
+        rest = b""
+        while True:
+            chunk = file.read(chunk_bytes)
+            block = rest + chunk
+            cut = len(block) if not chunk else block.rfind(b"\n") + 1
+            block, rest = block[:cut], block[cut:]
+            for match in pattern.finditer(block):
+                start = block.rfind(b"\n", 0, match.start()) + 1
+                end = block.find(b"\n", match.end())
+                lines = found[int(match.group(1))]
+                if len(lines) < FEATURED_LINES_MAX:
+                    lines.append(block[start : None if end < 0 else end].rstrip(b"\r"))
+            if not chunk:
+                return found

@@ -1,0 +1,18 @@
+"""The sample data generator: a seeded, deterministic data set with every source in its native shape.
+
+    writer.py      generate(): chunks on every core, written to a temporary folder, moved into place
+    draws.py       one chunk of customers and all their records
+    traits.py      the hidden traits every source is drawn from, and who left the bank
+    featured.py    the caller the demo opens with
+    clicks.py      website clicks in the original demo's message format
+    documents.py   CRM profile documents and survey answers
+    pools.py       names, places and payees drawn once from Faker
+    vocabulary.py  segments, spending amounts, devices and comment phrases
+    avatars.py     customer photos
+
+Only tools, tests and benchmarks import it: the server reads what it wrote through connectors/.
+"""
+
+from connectors.sample.writer import DEFAULT_AS_OF, FORMAT_VERSION, MAX_CUSTOMERS, SampleError, generate, main
+
+__all__ = ["DEFAULT_AS_OF", "FORMAT_VERSION", "MAX_CUSTOMERS", "SampleError", "generate", "main"]

@@ -1,0 +1,105 @@
+"""Website clicks: drawn as compact codes, written in exactly the original demo's message format."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from connectors.catalog import CLICK_DAYS, LEAVING_PAGES, PRODUCTS, SERVICING_PAGES, SHOPPING_PAGES, SITE
+from connectors.sample.traits import ADOPTION, P, People, segment_table, sigmoid
+from connectors.sample.vocabulary import BROWSER_SHARE, OS_SHARE
+
+
+def _url_table() -> tuple[np.ndarray, np.ndarray]:
+    """Every page of the site as (product index, url), so clicks can be kept as small codes until written."""
+    products, urls = [], []
+    for i, product in enumerate(PRODUCTS):
+        slug = product.replace("_", "-")
+        for section, pages in (("products", SHOPPING_PAGES), ("accounts", SERVICING_PAGES + LEAVING_PAGES)):
+            for page in pages:
+                products.append(i)
+                urls.append(f"{SITE}/{section}/{slug}/{page}")
+    return np.array(products), np.array(urls, dtype=object)
+
+
+URL_PRODUCT, URLS = _url_table()
+PAGES_PER_PRODUCT = len(SHOPPING_PAGES) + len(SERVICING_PAGES) + len(LEAVING_PAGES)
+OS_NAMES = tuple(OS_SHARE)
+BROWSER_NAMES = tuple(BROWSER_SHARE)
+
+
+def draw_clicks(
+    rng: np.random.Generator, people: People, web_user_id: np.ndarray, observed_day: np.ndarray
+) -> pd.DataFrame:
+    """Website clicks of each customer's last 30 days as compact codes (see :func:`click_lines` for the format).
+
+    A former customer's last 30 days end on the day they left.
+    """
+    n, segment, dissatisfaction = len(people), people.segment, people.dissatisfaction
+    holds, interest, web = people.holds, people.interest, people.web
+    leaving = sigmoid(1.6 * dissatisfaction - 2.6)  # share of a visitor's clicks on leaving pages
+    rate = segment_table("web_activity")[segment] * np.exp(0.35 * np.maximum(dissatisfaction, 0))
+    rate = rate * (1 + 1.5 * (interest >= 0))
+    count = np.where(web, rng.poisson(rate), 0)
+    owner = np.repeat(np.arange(n), count)
+    m = len(owner)
+    held_cum = holds[owner].cumsum(axis=1)
+    held_n = held_cum[:, -1]
+    pick = (rng.random(m) * np.maximum(held_n, 1)).astype(np.int64)
+    held_product = np.minimum((held_cum <= pick[:, None]).sum(axis=1), P - 1)
+    browse_product = rng.choice(P, size=m, p=ADOPTION.mean(axis=0) / ADOPTION.mean(axis=0).sum())
+
+    u = rng.random(m)
+    p_leave = np.where(held_n > 0, leaving[owner], 0.0)
+    p_interest = np.where(interest[owner] >= 0, 0.55, 0.0) * (1 - p_leave)
+    leave = u < p_leave
+    shop_interest = ~leave & (u < p_leave + p_interest)
+    servicing = ~leave & ~shop_interest & (held_n > 0) & (rng.random(m) < 0.45)
+    product = np.where(
+        shop_interest, interest[owner], np.where(leave | servicing, held_product, browse_product)
+    )
+    n_shop, n_service, n_leave = len(SHOPPING_PAGES), len(SERVICING_PAGES), len(LEAVING_PAGES)
+    page = np.where(
+        leave,
+        n_shop + n_service + rng.integers(0, n_leave, m),
+        np.where(servicing, n_shop + rng.integers(0, n_service, m), rng.integers(0, n_shop, m)),
+    )
+    ts = observed_day[owner] * 86400 - (rng.random(m) * CLICK_DAYS * 86400).astype(np.int64)
+    os_p = np.array(list(OS_SHARE.values()))
+    br_p = np.array(list(BROWSER_SHARE.values()))
+    frame = pd.DataFrame(
+        {
+            "user_id": web_user_id[owner],
+            "ts": ts,
+            "os": rng.choice(len(os_p), size=m, p=os_p / os_p.sum()).astype(np.int8),
+            "browser": rng.choice(len(br_p), size=m, p=br_p / br_p.sum()).astype(np.int8),
+            "response_time_ms": np.clip(rng.lognormal(np.log(2300), 0.45, m), 500, 9880).astype(np.int32),
+            "url": (product * PAGES_PER_PRODUCT + page).astype(np.int16),
+        }
+    )
+    return frame
+
+
+def click_lines(clicks: pd.DataFrame) -> list[str]:
+    """JSON lines in exactly the original demo's click message format, from compact click codes."""
+    stamps = np.char.replace(
+        np.datetime_as_string(clicks["ts"].to_numpy().astype("datetime64[s]"), unit="s"), "T", " "
+    )
+    heads = np.array([f'"os":"{o}","browser":"{b}"' for o in OS_NAMES for b in BROWSER_NAMES], dtype=object)
+    tails = np.array(
+        [f'"product":"{PRODUCTS[p]}","url":"{u}"' for p, u in zip(URL_PRODUCT, URLS, strict=True)],
+        dtype=object,
+    )
+    head = heads[clicks["os"].to_numpy().astype(np.int64) * len(BROWSER_NAMES) + clicks["browser"].to_numpy()]
+    tail = tails[clicks["url"].to_numpy()]
+    return [
+        f'{{"user_id":{u},"datetime":"{d}",{h},"response_time_ms":{r},{t}}}\n'
+        for u, d, h, r, t in zip(
+            clicks["user_id"].to_numpy(),
+            stamps,
+            head,
+            clicks["response_time_ms"].to_numpy(),
+            tail,
+            strict=True,
+        )
+    ]

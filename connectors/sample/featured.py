@@ -1,0 +1,51 @@
+"""The caller the demo opens with, set up in one place.
+
+Like the caller in the original demo's screenshot, Erika Gallardo leads the directory: a young professional
+with a debit and a credit card, a little unhappy, about to look for a car loan on the website, and still a
+customer. Everything else about her is drawn like anyone else's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from connectors.sample.traits import PRODUCT_INDEX, People
+
+
+@dataclass(frozen=True)
+class FeaturedCaller:
+    """Traits that override the drawn ones for one customer id."""
+
+    customer_id: int = 1
+    first: str = "Erika"
+    last: str = "Gallardo"
+    gender: str = "FEMALE"
+    segment: int = 1  # Young professionals
+    age_years: float = 34.2
+    tenure_years: float = 6.5
+    dissatisfaction: float = 1.1
+    holds: tuple[str, ...] = ("debit_card", "personal_credit_card")
+    interest: str = "auto_loan"
+
+    def apply(self, people: People) -> None:
+        """Set her traits if this chunk holds her id: she browses the website and has not left."""
+        rows = np.flatnonzero(people.ids == self.customer_id)
+        if not len(rows):
+            return
+        row = rows[0]
+        people.first[row], people.last[row], people.gender[row] = self.first, self.last, self.gender
+        people.segment[row] = self.segment
+        people.age_days[row] = self.age_years * 365.25
+        people.tenure_days[row] = int(self.tenure_years * 365.25)
+        people.opened_after[row] = np.minimum(people.opened_after[row], people.tenure_days[row] - 1)
+        people.dissatisfaction[row] = self.dissatisfaction
+        people.holds[row] = False
+        people.holds[row, [PRODUCT_INDEX[p] for p in self.holds]] = True
+        people.interest[row] = PRODUCT_INDEX[self.interest]
+        people.web[row] = True
+        people.stays[row] = True
+
+
+FEATURED_CALLER = FeaturedCaller()
