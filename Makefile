@@ -3,18 +3,24 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+LOCK := requirements.lock
 PORT ?= 5006
 export PORT
 
-.PHONY: install data models demo test test-deps lint format bench clean
+.PHONY: install lock data models demo test test-deps lint format bench clean
 
-install: $(VENV)/.installed  ## create .venv with the project and its test tools (idempotent)
+install: $(VENV)/.installed  ## create .venv with the exact versions of requirements.lock (idempotent)
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml $(LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $@
+
+lock: install  ## re-resolve requirements.lock from pyproject.toml's ranges (and its build requirements)
+	$(BIN)/python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['build-system']['requires'], sep='\n')" \
+		| $(BIN)/uv pip compile pyproject.toml - --extra test --universal --generate-hashes \
+			--python-version 3.10 --quiet --output-file $(LOCK)
 
 data: install  ## generate the sample data set if it is not there yet
 	$(BIN)/python -m connectors.sample --if-missing

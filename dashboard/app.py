@@ -94,16 +94,21 @@ def create_app(settings: Settings | None = None) -> pn.template.BootstrapTemplat
 
 
 def behind_the_scenes(store: CustomerStore) -> pn.Card:
-    """The collapsed card for the curious; its views refresh only while it is open.
-
-    Panel hides a collapsed card's children by making them invisible in the browser, and every update of
-    a child made it visible again for a moment: a relayout every few seconds for a panel nobody looks at.
-    """
+    """The collapsed card for the curious; its views refresh only while it is open."""
     views = [
         BehindTheScenes(store=store, paused=True),
         StreamHealth(stream=store.services.stream, paused=True),
     ]
     card = pn.Card(*views, title="Behind the scenes", collapsed=True, sizing_mode="stretch_width")
+    return pause_while_collapsed(card, views)
+
+
+def pause_while_collapsed(card: pn.Card, views: list) -> pn.Card:
+    """Keep the ``paused`` parameter of ``views`` equal to the card's ``collapsed``.
+
+    Panel hides a collapsed card's children by making them invisible in the browser, and every update of
+    a child made it visible again for a moment: a relayout every few seconds for a panel nobody looks at.
+    """
 
     def follow(event) -> None:
         for view in views:

@@ -29,6 +29,7 @@ ALLOWED_TOP_LEVEL = {
     "bench",
     "examples",
     ".gitignore",
+    "requirements.lock",
 }
 
 
@@ -73,3 +74,50 @@ def test_code_is_ruff_clean():
     assert lint.returncode == 0, lint.stdout
     fmt = subprocess.run([ruff, "format", "--check", "."], cwd=ROOT, capture_output=True, text=True)
     assert fmt.returncode == 0, fmt.stdout
+
+
+def _locked() -> list[tuple[str, str, str, int]]:
+    """(name, version, marker, number of hashes) of each requirements.lock entry."""
+    entries = []
+    for block in re.split(r"\n(?=[^\s#])", (ROOT / "requirements.lock").read_text()):
+        match = re.match(r"^([A-Za-z0-9_.\-]+)==([^ ;\\]+)\s*(?:;\s*([^\\]+?))?\s*\\?\n", block)
+        if match:
+            name, version, marker = match.group(1).lower(), match.group(2), (match.group(3) or "").strip()
+            entries.append((name, version, marker, block.count("--hash=sha256:")))
+    return entries
+
+
+def test_the_lock_pins_every_dependency_within_its_range_with_hashes():
+    from packaging.specifiers import SpecifierSet
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    wanted = dict(
+        _requirement(r)
+        for r in project["project"]["dependencies"]
+        + project["project"]["optional-dependencies"]["test"]
+        + project["build-system"]["requires"]
+    )
+    locked = _locked()
+    for name, spec in wanted.items():
+        versions = [version for entry, version, _, _ in locked if entry == name.replace("_", "-")]
+        assert versions, f"{name} is not in requirements.lock: run `make lock`"
+        assert all(SpecifierSet(spec).contains(v) for v in versions), (name, spec, versions)
+    assert len(locked) > len(wanted) and all(hashes for *_, hashes in locked)
+
+
+def test_the_installed_versions_are_the_locked_ones():
+    from importlib.metadata import PackageNotFoundError, version
+
+    from packaging.markers import Marker
+
+    installed = {}
+    for name, locked_version, marker, _ in _locked():
+        if marker and not Marker(marker).evaluate():
+            continue
+        try:
+            installed[name] = version(name)
+        except PackageNotFoundError:
+            installed[name] = None
+        assert installed[name] == locked_version, (
+            f"{name}: installed {installed[name]}, locked {locked_version}"
+        )
