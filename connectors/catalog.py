@@ -76,11 +76,59 @@ LEAVING_PAGES: tuple[str, ...] = ("close", "transfer-out", "compare-rates")
 OPEN, CLOSED = "open", "closed"
 ACCOUNT_STATUSES: tuple[str, ...] = (OPEN, CLOSED)
 
+# The contact center's vocabulary: why a customer called or chatted, through which channel, how it ended,
+# and how a customer answered an offer a representative made.
+CONTACT_REASONS: dict[str, str] = {
+    "card_lost_stolen": "Card lost or stolen",
+    "disputed_transaction": "Disputed transaction",
+    "fraud_alert": "Fraud alert",
+    "fees": "Fees",
+    "close_account": "Close an account",
+    "loan_question": "Loan or mortgage question",
+    "application_help": "Application help",
+    "online_banking_access": "Online-banking access",
+    "contact_details_change": "Contact-details change",
+    "payment_issue": "Payment or transfer issue",
+    "rates_question": "Rates question",
+    "general_question": "General question",
+}
+CONTACT_CHANNELS: tuple[str, ...] = ("phone", "chat")
+CONTACT_OUTCOMES: dict[str, str] = {
+    "resolved": "Resolved",
+    "follow_up": "Follow-up",
+    "transferred": "Transferred",
+}
+OFFER_RESPONSES: dict[str, str] = {
+    "accepted": "Accepted",
+    "declined": "Declined",
+    "not_discussed": "Not discussed",
+}
+
 # The windows of history each source keeps, counted back from the day a customer was last observed.
 CLICK_DAYS = 30  # the website keeps 30 days of clicks
 TRANSACTION_DAYS = 365  # card transactions: the last twelve months
 SURVEY_DAYS = 360  # survey answers: twelve 30-day months
+CONTACT_DAYS = 365  # the contact center's history: the last twelve months
 DAYS_PER_MONTH = 30.44
+
+
+# What the bulk readers take from the JSON documents (structures for DuckDB's from_json, see
+# connectors.jsonlines; every value VARCHAR, cast in SQL, so a value of another type reads as NULL).
+PROFILE_FIELDS = {
+    "gender": "VARCHAR",
+    "birth_date": "VARCHAR",
+    "first_visit": "VARCHAR",
+    "web_user_id": "VARCHAR",
+    "address": {"state": "VARCHAR"},
+}
+SURVEY_FIELDS = {
+    "submitted": "VARCHAR",
+    "rating": "VARCHAR",
+    "comment": "VARCHAR",
+    "needs": ["VARCHAR"],
+    "channel": "VARCHAR",
+}
+CLICK_FIELDS = {"datetime": "VARCHAR", "product": "VARCHAR", "url": "VARCHAR"}
 
 
 def left_on_sql(status: str = "status", closed_date: str = "closed_date") -> str:

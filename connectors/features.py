@@ -14,6 +14,7 @@ former customers looked like when they left, against what the others look like t
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import date
 
@@ -22,17 +23,23 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from connectors import jsonlines
 from connectors.catalog import (
     CATEGORY_NAMES,
     CLICK_DAYS,
+    CLICK_FIELDS,
     DAYS_PER_MONTH,
     LEAVING_PAGES,
     NEEDS,
     PRODUCTS,
+    PROFILE_FIELDS,
+    SURVEY_FIELDS,
     TRANSACTION_DAYS,
     left_on_sql,
 )
 from connectors.layout import Layout, SourceMissing
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,7 @@ class Features:
     clicks: pd.DataFrame  # clicks, leaving (closing/transfer-out/compare-rates pages), clicks per product
     surveys: pd.DataFrame  # responses, rating (mean), comment (latest), one 0/1 column per needed product
     responses: pd.DataFrame  # one row per survey answer: customer_id, submitted, rating, comment
+    skips: jsonlines.Skips  # the source lines that were skipped, per file and reason
 
     @property
     def customer_ids(self) -> np.ndarray:
@@ -77,11 +85,14 @@ def load(layout: Layout) -> Features:
     try:
         con.execute("SET preserve_insertion_order = false")
         con.execute("SET enable_progress_bar = false")  # the trainer shows its own progress
+        skips = jsonlines.Skips()
+        _read_documents(con, layout, skips)
+        skips.log(log)
         _create_customers(con, layout, as_of)
         profile = _frame(
             con, "SELECT * EXCLUDE (web_user_id, first_visit) FROM customers ORDER BY customer_id"
         ).astype({"closed_on": "datetime64[s]", "observed_until": "datetime64[s]"})
-        responses = _responses(con, layout)
+        responses = _responses(con)
         spending, categories = _spending(con, layout)
         return Features(
             as_of=as_of,
@@ -89,9 +100,10 @@ def load(layout: Layout) -> Features:
             holdings=_holdings(con, layout),
             spending=spending,
             categories=categories,
-            clicks=_clicks(con, layout),
+            clicks=_clicks(con),
             surveys=_surveys(profile["customer_id"], responses),
             responses=responses,
+            skips=skips,
         )
     finally:
         con.close()
@@ -99,6 +111,24 @@ def load(layout: Layout) -> Features:
 
 def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> pd.DataFrame:
     return con.execute(sql, params or {}).df()
+
+
+def _read_documents(con: duckdb.DuckDBPyConnection, layout: Layout, skips: jsonlines.Skips) -> None:
+    """The JSON sources into tables (``profile_lines``, ``survey_lines``, ``click_lines``), bad lines skipped
+    and counted (the first profile of an id wins)."""
+    name = layout.relative
+    jsonlines.load(
+        con,
+        "profile_lines",
+        {name(layout.profiles): layout.profiles},
+        "id",
+        skips,
+        PROFILE_FIELDS,
+        unique=True,
+    )
+    surveys = {name(path): path for path in layout.survey_files()}
+    jsonlines.load(con, "survey_lines", surveys, "customer_id", skips, SURVEY_FIELDS)
+    jsonlines.load(con, "click_lines", {name(layout.clicks): layout.clicks}, "user_id", skips, CLICK_FIELDS)
 
 
 def _create_customers(con: duckdb.DuckDBPyConnection, layout: Layout, as_of: date) -> None:
@@ -111,10 +141,11 @@ def _create_customers(con: duckdb.DuckDBPyConnection, layout: Layout, as_of: dat
             FROM read_parquet($accounts)
             GROUP BY customer_id),
         profiles AS (
-            SELECT p.*, c.closed_on, coalesce(c.closed_on, $as_of::DATE) AS observed_until
-            FROM read_json($path, format = 'newline_delimited', columns = {{
-                id: 'BIGINT', gender: 'VARCHAR', birth_date: 'DATE', first_visit: 'DATE',
-                web_user_id: 'BIGINT', address: 'STRUCT(state VARCHAR)'}}) p
+            SELECT p.id, p.gender, TRY_CAST(p.birth_date AS DATE) AS birth_date,
+                   TRY_CAST(p.first_visit AS DATE) AS first_visit,
+                   TRY_CAST(p.web_user_id AS BIGINT) AS web_user_id, p.address,
+                   c.closed_on, coalesce(c.closed_on, $as_of::DATE) AS observed_until
+            FROM profile_lines p
             LEFT JOIN closures c ON c.customer_id = p.id)
         SELECT id AS customer_id,
                closed_on,
@@ -130,7 +161,6 @@ def _create_customers(con: duckdb.DuckDBPyConnection, layout: Layout, as_of: dat
         FROM profiles
         """,
         {
-            "path": str(layout.profiles),
             "accounts": str(layout.accounts),
             "as_of": as_of,
             "history": TRANSACTION_DAYS,
@@ -194,7 +224,7 @@ def _spending(con: duckdb.DuckDBPyConnection, layout: Layout) -> tuple[pd.DataFr
     return spending, categories
 
 
-def _clicks(con: duckdb.DuckDBPyConnection, layout: Layout) -> pd.DataFrame:
+def _clicks(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Clicks of the 30 days before each customer's observed_until, per product and on leaving pages."""
     per_product = ", ".join(f"count(k.product) FILTER (WHERE k.product = '{p}') AS \"{p}\"" for p in PRODUCTS)
     leaving = "|".join(LEAVING_PAGES)
@@ -202,8 +232,7 @@ def _clicks(con: duckdb.DuckDBPyConnection, layout: Layout) -> pd.DataFrame:
         con,
         f"""
         WITH k AS (
-            SELECT user_id, datetime, product, url FROM read_json($path, format = 'newline_delimited',
-                columns = {{user_id: 'BIGINT', datetime: 'TIMESTAMP', product: 'VARCHAR', url: 'VARCHAR'}}))
+            SELECT user_id, TRY_CAST(datetime AS TIMESTAMP) AS datetime, product, url FROM click_lines)
         SELECT c.customer_id,
                count(k.user_id) AS clicks,
                count(k.user_id) FILTER (WHERE regexp_matches(k.url, '/({leaving})/?$')) AS leaving,
@@ -214,28 +243,21 @@ def _clicks(con: duckdb.DuckDBPyConnection, layout: Layout) -> pd.DataFrame:
          AND k.datetime < c.observed_until + INTERVAL 1 DAY
         GROUP BY c.customer_id ORDER BY c.customer_id
         """,
-        {"path": str(layout.clicks)},
     ).drop(columns="customer_id")
 
 
-def _responses(con: duckdb.DuckDBPyConnection, layout: Layout) -> pd.DataFrame:
-    files = [str(p) for p in layout.survey_files()]
-    columns = ["customer_id", "submitted", "rating", "comment", "needs"]
-    if not files:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+def _responses(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     return _frame(
         con,
         """
         SELECT r.customer_id, r.submitted, r.rating, coalesce(r.comment, '') AS comment,
                coalesce(r.needs, []) AS needs
-        FROM read_json($files, format = 'newline_delimited', columns = {
-            customer_id: 'BIGINT', submitted: 'TIMESTAMP', rating: 'INTEGER', comment: 'VARCHAR',
-            needs: 'VARCHAR[]'}) r
+        FROM (SELECT customer_id, TRY_CAST(submitted AS TIMESTAMP) AS submitted,
+                     TRY_CAST(rating AS INTEGER) AS rating, comment, needs FROM survey_lines) r
         JOIN customers c USING (customer_id)
         WHERE r.submitted < c.observed_until + INTERVAL 1 DAY
         ORDER BY r.customer_id, r.submitted
         """,
-        {"files": files},
     )
 
 

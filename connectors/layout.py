@@ -62,6 +62,16 @@ class Layout:
         return self.root / "clicks" / "clickstream.jsonl"
 
     @property
+    def contacts(self) -> Path:
+        """The contact center's history of calls and chats (a table, loadable into MySQL)."""
+        return self.root / "contact_center" / "contacts.parquet"
+
+    @property
+    def desk(self) -> Path:
+        """The representatives' own writes on embedded defaults (wrap-ups, offers shown, audit): SQLite."""
+        return self.root / "desk" / "desk.sqlite"
+
+    @property
     def photos(self) -> Path:
         return self.root / "photos"
 

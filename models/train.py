@@ -93,8 +93,10 @@ def train(layout: Layout, folder: Path | None = None, seed: int = SEED, progress
     fingerprint, code = layout.fingerprint(), artifacts.code_version()
     data = features.load(layout)
     ids = data.customer_ids
+    skipped = data.skips.total
     if len(ids) < MIN_CUSTOMERS:
-        raise TrainingError(f"{len(ids)} customers are too few to learn from: {MIN_CUSTOMERS} at least")
+        lost = f" ({skipped:,} source lines were skipped as unreadable: see the log)" if skipped else ""
+        raise TrainingError(f"{len(ids)} customers are too few to learn from: {MIN_CUSTOMERS} at least{lost}")
     former = data.former  # the churn outcome: left (every account closed) within the past year
     active = ~former
     point = split_point(ids)
@@ -154,6 +156,7 @@ def train(layout: Layout, folder: Path | None = None, seed: int = SEED, progress
 
     metrics = {
         "customers": len(ids),
+        "skipped_lines": skipped,
         "former_customers": int(former.sum()),
         "observed_churn_rate": float(former.mean()),
         "held_out_customers": int(test.sum()),
@@ -209,6 +212,7 @@ def train(layout: Layout, folder: Path | None = None, seed: int = SEED, progress
         "ltv": {"trend_prior_variance": prior, "assumptions": ltv.ASSUMPTIONS},
         "sentiment": sentiment_record,
         "nba": {"click_weight": nba.CLICK_WEIGHT, "need_weight": nba.NEED_WEIGHT},
+        "skipped_lines": data.skips.as_dict(),
     }
     scores = _scores_frame(
         data, test, assigned, churn_risk, contributions, rate, months, value, respondent_probabilities
@@ -346,7 +350,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         run = train(layout, folder, progress=not args.quiet)
     except (SourceMissing, TrainingError) as error:
         parser.exit(2, f"error: {error}\n")
-    metrics = artifacts.read_meta(run)["metrics"]
+    meta = artifacts.read_meta(run)
+    metrics = meta["metrics"]
+    for name, skipped in meta["skipped_lines"].items():
+        reasons = ", ".join(
+            f"{reason['count']:,} {reason['text']} (line {', '.join(map(str, reason['lines'][:5]))}"
+            f"{', …' if reason['count'] > 5 else ''})"
+            for reason in skipped["reasons"].values()
+        )
+        print(f"Skipped {skipped['skipped']:,} lines of {name}: {reasons}")
     print(
         f"Trained on {metrics['customers']:,} customers in {metrics['training_seconds']} s: "
         f"{metrics['persona_k']} personas, churn validation AUC {metrics['churn_validation_auc'] or float('nan'):.3f}. "

@@ -14,6 +14,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from connectors import jsonlines
 from connectors.catalog import CLICK_DAYS
 from connectors.clickstream.pipeline import RawBatch
 from connectors.clickstream.status import RETRY_S, Emit, SourceStatus
@@ -144,7 +145,7 @@ class _CyclingLines:
             if not line:
                 self._file.seek(self._start)
             elif self._replayed(line):
-                taken.append(line.rstrip(b"\r\n"))
+                taken.append(jsonlines.clean(line))
         return taken
 
 
@@ -215,6 +216,6 @@ def _lines_of_users(path: Path, users: list[int], chunk_bytes: int = 8 << 20) ->
                 end = block.find(b"\n", match.end())
                 lines = found[int(match.group(1))]
                 if len(lines) < FEATURED_LINES_MAX:
-                    lines.append(block[start : None if end < 0 else end].rstrip(b"\r"))
+                    lines.append(jsonlines.clean(block[start : None if end < 0 else end]))
             if not chunk:
                 return found

@@ -4,9 +4,10 @@ Like Apache Drill in the original demo, DuckDB queries JSON documents without a 
 survey documents are read once per load into tables (a look-up must not rescan a file of a million lines),
 kept in memory unless the profiles outgrow :data:`IN_MEMORY_BYTES`; the banking Parquet tables stay files behind views, so every look-up sees their current contents.
 
-A JSON line that does not parse, is not an object, or lacks its integer key is skipped, counted per file and
-logged with its line number: one bad line never stops a load, and the counts show up in the directory's
-health, so a shorter directory is never silent.
+JSON lines are read by :mod:`connectors.jsonlines`: a line that does not parse, is not an object, lacks its
+integer key or repeats a profile's id is skipped, counted per file and reason and logged with its line
+number; one bad line never stops a load, and the counts show up in the directory's health, so a shorter
+directory is never silent.
 """
 
 from __future__ import annotations
@@ -17,10 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
-import orjson
 import pyarrow as pa
 
-from connectors import config
+from connectors import catalog, config, jsonlines
 from connectors.directory import banking, sql
 from connectors.directory.banking import BankingUnavailable, CoreBanking
 from connectors.directory.search import fold
@@ -28,7 +28,6 @@ from connectors.layout import FileStat, Layout, SourceMissing
 
 log = logging.getLogger(__name__)
 
-LOGGED_PER_FILE = 20  # malformed lines listed in the log per file; the count covers them all
 BATCH_ROWS = 100_000
 IN_MEMORY_BYTES = 1 << 30  # larger profile files are loaded into a DuckDB file instead of memory
 
@@ -53,7 +52,7 @@ class Report:
     profiles: int = 0
     surveys: int = 0
     survey_files: int = 0
-    malformed: dict[str, int] = field(default_factory=dict)
+    skips: jsonlines.Skips = field(default_factory=jsonlines.Skips)
     banking_error: str | None = None
 
 
@@ -89,33 +88,24 @@ def directory_rows(duck: duckdb.DuckDBPyConnection) -> Iterator[list[tuple]]:
 
 
 def _load_profiles(duck: duckdb.DuckDBPyConnection, layout: Layout, report: Report) -> None:
-    duck.execute(sql.PROFILES.format(path=sql.literal(str(layout.profiles))))
-    without_id, repeated = duck.execute(sql.PROFILE_PROBLEMS).fetchall()[0]
-    if without_id or repeated:
-        duck.execute(sql.DROP_BAD_PROFILES)
-        _report_malformed(layout, layout.profiles, without_id + repeated, "id", report)
-    report.profiles = duck.execute("SELECT count(*) FROM profiles").fetchall()[0][0]
+    files = {layout.relative(layout.profiles): layout.profiles}
+    report.profiles = jsonlines.load(duck, "profiles", files, "id", report.skips, keep_doc=True, unique=True)
+    report.skips.log(log)
 
 
 def load_surveys(duck: duckdb.DuckDBPyConnection, layout: Layout, report: Report) -> None:
     """(Re)load the survey files into the ``surveys`` table; readers see the old or the new table whole."""
-    files = layout.survey_files()
+    files = {layout.relative(path): path for path in layout.survey_files()}
+    folder = layout.relative(layout.surveys)
+    report.skips.forget(name for name in report.skips.files if name.startswith(folder))
     report.survey_files = len(files)
-    report.malformed = {
-        k: v for k, v in report.malformed.items() if not k.startswith(layout.relative(layout.surveys))
-    }
-    if not files:
-        duck.execute(sql.NO_SURVEYS)
-        report.surveys = 0
-        return
-    paths = "[" + ", ".join(sql.literal(str(p)) for p in files) + "]"
-    duck.execute(sql.SURVEY_LINES.format(paths=paths))
+    answers = jsonlines.Skips()
+    jsonlines.load(duck, "survey_lines", files, "customer_id", answers, fields=catalog.SURVEY_FIELDS)
     duck.execute(sql.SURVEYS)
-    report.surveys = duck.execute("SELECT count(*) FROM surveys").fetchall()[0][0]
-    for filename, skipped in duck.execute(sql.SURVEY_LINE_COUNTS).fetchall():
-        if skipped:
-            _report_malformed(layout, Path(filename), skipped, "customer_id", report)
     duck.execute("DROP TABLE survey_lines")
+    report.surveys = duck.execute("SELECT count(*) FROM surveys").fetchall()[0][0]
+    answers.log(log)
+    report.skips.files.update(answers.files)
 
 
 def _open_parquet_banking(duck: duckdb.DuckDBPyConnection, layout: Layout, report: Report) -> None:
@@ -141,44 +131,3 @@ def _stream_banking_summary(duck: duckdb.DuckDBPyConnection, core: CoreBanking, 
     duck.register("holdings_summary_stream", summary)
     duck.execute("CREATE OR REPLACE TABLE holdings_summary AS SELECT * FROM holdings_summary_stream")
     duck.unregister("holdings_summary_stream")
-
-
-def _report_malformed(layout: Layout, path: Path, count: int, key: str, report: Report) -> None:
-    name = layout.relative(path)
-    report.malformed[name] = count
-    found = locate_malformed(path, key, duplicates=key == "id")
-    for number, reason in found:
-        log.warning("%s line %d: %s; line skipped", path, number, reason)
-    if count > len(found):
-        log.warning("%s: %d lines skipped in all (the first %d are listed above)", path, count, len(found))
-
-
-def locate_malformed(
-    path: Path, key: str, duplicates: bool, limit: int = LOGGED_PER_FILE
-) -> list[tuple[int, str]]:
-    """Line numbers and reasons of the first skipped lines of a JSON-lines file (only run when some are)."""
-    seen: set[int] = set()
-    found: list[tuple[int, str]] = []
-    with path.open("rb") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                document = orjson.loads(line)
-            except orjson.JSONDecodeError as error:
-                reason = f"not valid JSON ({error})"
-            else:
-                value = document.get(key) if isinstance(document, dict) else None
-                if not isinstance(document, dict):
-                    reason = "not a JSON object"
-                elif not isinstance(value, int) or isinstance(value, bool) or not -(2**63) <= value < 2**63:
-                    reason = f"no whole-number {key!r}"
-                elif duplicates and value in seen:
-                    reason = f"{key} {value} already appeared"
-                else:
-                    seen.add(value)
-                    continue
-            found.append((number, reason))
-            if len(found) == limit:
-                break
-    return found

@@ -277,7 +277,11 @@ class Directory:
                 cursor.close()
 
     def health(self) -> dict:
-        """Counts, sources, banking status, skipped lines and freshness, for the status panel."""
+        """Counts, sources, banking status, skipped lines and freshness, for the status panel.
+
+        ``malformed_lines`` counts the skipped lines per file; ``skipped_lines`` has, per file, the count
+        of each reason with its text and first line numbers (see :class:`connectors.jsonlines.Skips`).
+        """
         self._watch()
         generation = self._generation
         report = generation.report
@@ -290,7 +294,8 @@ class Directory:
                 "banking": banking_source,
             },
             "banking": self._banking_status(generation),
-            "malformed_lines": dict(report.malformed),
+            "malformed_lines": report.skips.counts(),
+            "skipped_lines": report.skips.as_dict(),
             "refreshed_at": generation.built_at.isoformat(timespec="seconds"),
             "build_seconds": round(generation.build_seconds, 2),
             "refreshing": self._refresher is not None and self._refresher.is_alive(),

@@ -29,53 +29,18 @@ def literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-# A JSON line is kept when it is an object with a whole-number key; the rest are counted and reported.
-PROFILES = """
-CREATE OR REPLACE TABLE profiles AS
-SELECT CASE WHEN json_type(raw_id) IN ('UBIGINT', 'BIGINT') THEN TRY_CAST(raw_id AS BIGINT) END AS id, doc
-FROM (
-    SELECT json->'$.id' AS raw_id, json AS doc
-    FROM read_json_objects({path}, format = 'newline_delimited', ignore_errors = true)
-)
-"""
-
-# Lines without an id, and ids seen twice (the first line wins).
-PROFILE_PROBLEMS = "SELECT count(*) FILTER (WHERE id IS NULL), count(id) - count(DISTINCT id) FROM profiles"
-DROP_BAD_PROFILES = """
-DELETE FROM profiles
-WHERE id IS NULL OR rowid NOT IN (SELECT min(rowid) FROM profiles GROUP BY id)
-"""
-
-SURVEY_LINES = """
-CREATE OR REPLACE TEMP TABLE survey_lines AS
-SELECT filename, json AS doc
-FROM read_json_objects({paths}, format = 'newline_delimited', ignore_errors = true, filename = true)
-"""
-
+# Profiles are read by connectors.jsonlines into ``profiles`` (file, line, id, doc); survey answers into
+# ``survey_lines`` with catalog.SURVEY_FIELDS, typed here (a value of another type reads as NULL).
 SURVEYS = """
 CREATE OR REPLACE TABLE surveys AS
-SELECT CAST(doc->>'$.customer_id' AS BIGINT) AS customer_id,
-       TRY_CAST(doc->>'$.submitted' AS TIMESTAMP) AS submitted,
-       TRY_CAST(doc->>'$.rating' AS INTEGER) AS rating,
-       doc->>'$.comment' AS comment,
-       from_json(doc->'$.needs', '["VARCHAR"]') AS needs,
-       doc->>'$.channel' AS channel
+SELECT customer_id,
+       TRY_CAST(submitted AS TIMESTAMP) AS submitted,
+       TRY_CAST(rating AS INTEGER) AS rating,
+       comment,
+       needs,
+       channel
 FROM survey_lines
-WHERE json_type(doc, '$.customer_id') IN ('UBIGINT', 'BIGINT')
 ORDER BY customer_id, submitted
-"""
-
-NO_SURVEYS = """
-CREATE OR REPLACE TABLE surveys (
-    customer_id BIGINT, submitted TIMESTAMP, rating INTEGER, comment VARCHAR, needs VARCHAR[], channel VARCHAR
-)
-"""
-
-SURVEY_LINE_COUNTS = """
-SELECT filename,
-       count(*) FILTER (WHERE coalesce(json_type(doc, '$.customer_id') NOT IN ('UBIGINT', 'BIGINT'), true))
-FROM survey_lines
-GROUP BY filename
 """
 
 PARQUET_VIEW = "CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet({path})"
