@@ -7,7 +7,7 @@ LOCK := requirements.lock
 PORT ?= 5006
 export PORT
 
-.PHONY: install lock data models demo test test-deps lint format bench clean
+.PHONY: install lock data models index demo test test-deps lint format bench clean
 
 install: $(VENV)/.installed  ## create .venv with the exact versions of requirements.lock (idempotent)
 
@@ -28,7 +28,10 @@ data: install  ## generate the sample data set if it is not there yet
 models: data  ## train the models when they are missing or older than the data or the code
 	$(BIN)/python -m models.train --if-stale
 
-demo: models  ## serve the dashboard on embedded defaults at http://localhost:$(PORT)/customer360
+index: models  ## build the directory once per data version (a progress bar), unless it is current
+	$(BIN)/python -m connectors.directory.build --if-stale
+
+demo: index  ## serve the dashboard on embedded defaults at http://localhost:$(PORT)/customer360
 	$(BIN)/python -m dashboard
 
 test-deps:  ## MariaDB server and Chromium from Debian's packages, when missing

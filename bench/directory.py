@@ -3,7 +3,8 @@
     python -m bench.directory --json [--customers 1000000] [--data-dir DIR] [--queries 600]
 
 Builds (or reuses) a generated data set of that size (default folder ``/tmp/c360-bench-<N>``), opens a
-``connectors.directory.Directory`` on it (``startup_s``: sources read, joined and indexed), attaches synthetic
+``connectors.directory.Directory`` on it (``startup_s``: the directory built anew — sources read, joined and
+indexed — unless ``--reuse-build``), attaches synthetic
 churn scores so the churn-risk order can be measured too, and times ``Directory.search`` over a mix of what a
 representative types: the first 1, 2 and 3 letters of a first name, partial first and last names, a full
 name being typed, phone and email fragments, and strings that match nobody, each under a rotating sort order
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sqlite3
 import string
 import sys
@@ -159,8 +161,11 @@ def run(args: argparse.Namespace) -> dict:
     baseline.unregister("scores")
     mix = typed_queries(baseline, args.queries + WARMUP, args.seed)
 
+    settings = Settings(data_dir=data_dir)
+    if not args.reuse_build:
+        shutil.rmtree(settings.index_folder, ignore_errors=True)
     started = time.perf_counter()
-    directory = Directory(Settings(data_dir=data_dir))
+    directory = Directory(settings)
     startup_s = time.perf_counter() - started
     started = time.perf_counter()
     directory.attach_scores(scores)
@@ -200,6 +205,7 @@ def run(args: argparse.Namespace) -> dict:
         "baseline_p95_ms": baseline_p95,
         "speedup_p95": round(baseline_p95 / p95, 1),
         "startup_s": round(startup_s, 1),
+        "built": not args.reuse_build,
         "attach_scores_s": round(attach_s, 1),
         "by_kind": {
             kind: {"n": len(v), "p50_ms": percentile(v, 50), "p95_ms": percentile(v, 95)}
@@ -221,6 +227,11 @@ def _options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, help="use (or generate) the data set here instead of /tmp")
     parser.add_argument("--queries", type=int, default=600, help="timed searches (after a warm-up)")
     parser.add_argument("--seed", type=int, default=360, help="seed of the data set and the query mix")
+    parser.add_argument(
+        "--reuse-build",
+        action="store_true",
+        help="search the directory's current build instead of building it anew (startup_s is then its opening)",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -61,6 +61,12 @@ class Settings:
     data_dir: Path = _setting(
         "C360_DATA_DIR", "--data-dir", "folder of the generated or real source data", DEFAULT_DATA_DIR, Path
     )
+    index_dir: Path | None = _setting(
+        "C360_INDEX_DIR",
+        "--index-dir",
+        "folder of the directory's builds, shared by every server process; unset: <data dir>/index",
+        kind=Path,
+    )
     mysql_url: str | None = _setting(
         "C360_MYSQL_URL",
         "--mysql-url",
@@ -105,6 +111,11 @@ class Settings:
     replay_rate: float = _setting(
         "C360_REPLAY_RATE", "--replay-rate", "clicks per second replayed when no Kafka is set", 50.0, float
     )
+
+    @property
+    def index_folder(self) -> Path:
+        """Where the directory's builds live (``C360_INDEX_DIR``, by default inside the data folder)."""
+        return Path(self.index_dir) if self.index_dir else Path(self.data_dir) / "index"
 
     @property
     def mysql(self) -> MySQLTarget | None:
@@ -211,6 +222,8 @@ def _validate(settings: Settings) -> Settings:
         raise ConfigError(f"{describe('kafka_topic')}: the topic name is empty")
     if settings.data_dir.exists() and not settings.data_dir.is_dir():
         raise ConfigError(f"{describe('data_dir')}: {settings.data_dir} is a file, not a folder")
+    if settings.index_folder.exists() and not settings.index_folder.is_dir():
+        raise ConfigError(f"{describe('index_dir')}: {settings.index_folder} is a file, not a folder")
     settings.mysql  # noqa: B018 - parsing validates the URL
     settings.kafka_servers  # noqa: B018 - parsing validates the list
     settings.kafka_options  # noqa: B018 - parsing validates the file

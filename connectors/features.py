@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from connectors import jsonlines
+from connectors import engine, jsonlines
 from connectors.catalog import (
     CATEGORY_NAMES,
     CLICK_DAYS,
@@ -81,10 +81,9 @@ def load(layout: Layout) -> Features:
             f"{layout.accounts} lacks {', '.join(sorted(missing))} (an older data set): regenerate with "
             "`python -m connectors.sample --force`"
         )
-    con = duckdb.connect()
+    con = engine.connect()
     try:
         con.execute("SET preserve_insertion_order = false")
-        con.execute("SET enable_progress_bar = false")  # the trainer shows its own progress
         skips = jsonlines.Skips()
         _read_documents(con, layout, skips)
         skips.log(log)

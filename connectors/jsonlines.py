@@ -25,6 +25,7 @@ import duckdb
 import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +69,14 @@ def clean(line: bytes) -> bytes:
 
 @dataclass
 class FileSkips:
-    """What one file lost: lines skipped per reason, with the first line numbers of each."""
+    """What one file lost: lines skipped per reason, with the first line numbers of each; and how far it
+    was read (``lines_read`` lines, ``bytes_read`` bytes: where a reader appending to it resumes)."""
 
     key: str
     counts: Counter = field(default_factory=Counter)
     lines: dict[str, list[int]] = field(default_factory=dict)
+    lines_read: int = 0
+    bytes_read: int = 0
 
     @property
     def total(self) -> int:
@@ -117,6 +121,16 @@ class Skips:
     def as_dict(self) -> dict[str, dict]:
         return {name: skips.as_dict() for name, skips in self.files.items() if skips.total}
 
+    @classmethod
+    def from_dict(cls, found: Mapping[str, dict], key_of: Mapping[str, str]) -> Skips:
+        """Skips as :meth:`as_dict` wrote them (``key_of``: each file's key)."""
+        skips = cls()
+        for name, file in found.items():
+            file_skips = skips.of(name, key_of.get(name, "id"))
+            for reason, detail in file["reasons"].items():
+                file_skips.add(reason, detail["count"], detail["lines"])
+        return skips
+
     def forget(self, names: Iterable[str]) -> None:
         """Drop what is known about these files (they are read again)."""
         for name in list(names):
@@ -139,14 +153,16 @@ class Skips:
                     )
 
 
-def raw_lines(path: Path, chunk_bytes: int = CHUNK_BYTES, batches: int = 8) -> Iterator[pa.Table]:
-    """The file's lines as Arrow tables of ``line`` (its number from 1) and ``raw`` (its bytes, line end
-    included), each in a few record batches so that DuckDB reads them on every core."""
-    first = 1
+def raw_lines(
+    path: Path, start: int = 0, first: int = 1, chunk_bytes: int | None = None, batches: int = 8
+) -> Iterator[pa.Table]:
+    """The file's lines from byte ``start`` (line number ``first``) as Arrow tables of ``line`` and ``raw``
+    (its bytes, line end included), each in a few record batches so that DuckDB reads them on every core."""
     rest = b""
     with path.open("rb") as file:
+        file.seek(start)
         while True:
-            chunk = file.read(chunk_bytes)
+            chunk = file.read(CHUNK_BYTES if chunk_bytes is None else chunk_bytes)
             block = rest + chunk
             if not block:
                 return
@@ -179,6 +195,7 @@ def load(
     fields: Mapping[str, object] | None = None,
     keep_doc: bool = False,
     unique: bool = False,
+    resume: Mapping[str, tuple[int, int]] | None = None,
 ) -> int:
     """Read ``files`` (name -> path, in order) into a new DuckDB ``table``; return how many rows it holds.
 
@@ -186,6 +203,8 @@ def load(
     when ``keep_doc``, and the document's ``fields``: a structure for DuckDB's ``from_json`` (give
     ``VARCHAR`` and cast in SQL: a value of another type then reads as its JSON text instead of failing).
     With ``unique``, the first line of each key is kept and the later ones are skipped as duplicates.
+    ``resume`` names files to read from a byte offset on, as (offset, lines before it): lines appended since
+    a file was last read.
     """
     extract = f", from_json(doc, {_literal(orjson.dumps(dict(fields)).decode())}) AS fields" if fields else ""
     selected = ", ".join(
@@ -203,7 +222,11 @@ def load(
     duck.execute(f"CREATE OR REPLACE TABLE {table} AS {good}", {"file": ""})
     for name, path in files.items():
         file_skips = skips.of(name, key)
-        for batch in raw_lines(path):
+        start, before = (resume or {}).get(name, (0, 0))
+        file_skips.lines_read, file_skips.bytes_read = before, start
+        for batch in raw_lines(path, start, before + 1):
+            file_skips.lines_read += batch.num_rows
+            file_skips.bytes_read += pc.sum(pc.binary_length(batch["raw"])).as_py() or 0
             duck.register("jsonlines_raw", batch)
             duck.execute(
                 f"CREATE OR REPLACE TEMP TABLE jsonlines_lines AS {CLASSIFY_SQL}",

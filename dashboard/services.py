@@ -68,7 +68,7 @@ def build_services(settings: Settings) -> Services:
     try:
         models = Insights.load(settings.data_dir)
         models_error = ""
-        directory.attach_scores(models.scores())
+        directory.attach_scores(models.scores, version=models.version)
     except ModelsMissing as error:
         models, models_error = None, str(error)
         log.warning("%s", error)

@@ -16,10 +16,11 @@ import orjson
 
 from connectors.layout import Layout
 
-FORMAT = 2  # 2: closed_on per customer (former customers)
+FORMAT = 3  # 2: closed_on per customer (former customers); 3: the scores also as uncompressed Arrow
 CURRENT = "CURRENT"
 META = "meta.json"
-CUSTOMERS = "customers.parquet"
+CUSTOMERS = "customers.parquet"  # every customer's scores and explanations, for analysis and evaluation
+SERVED = "customers.arrow"  # the same, uncompressed: servers memory-map it and share its pages
 KEEP = 2  # training runs kept: the current one and the one before
 CODE_FILES = (
     "models/ltv.py",
@@ -57,7 +58,8 @@ def current(folder: Path) -> Path | None:
     if not pointer.is_file():
         return None
     run = folder / pointer.read_text().strip()
-    return run if (run / META).is_file() and (run / CUSTOMERS).is_file() else None
+    complete = all((run / name).is_file() for name in (META, CUSTOMERS, SERVED))
+    return run if complete else None
 
 
 def read_meta(run: Path) -> dict:

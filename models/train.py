@@ -29,6 +29,7 @@ import numpy as np
 import orjson
 import pandas as pd
 import pyarrow as pa
+import pyarrow.feather as feather
 import pyarrow.parquet as pq
 from sklearn.metrics import brier_score_loss, roc_auc_score
 from tqdm import tqdm
@@ -318,6 +319,9 @@ def _write(
     try:
         table = pa.Table.from_pandas(scores, preserve_index=False).replace_schema_metadata(None)
         pq.write_table(table, staging / artifacts.CUSTOMERS, compression="zstd")
+        feather.write_feather(
+            table, staging / artifacts.SERVED, compression="uncompressed", chunksize=max(1, table.num_rows)
+        )
         elapsed = time.perf_counter() - started
         timings["Writing"] = round(elapsed - sum(timings.values()), 2)
         meta["metrics"]["training_seconds"] = round(elapsed, 1)

@@ -1,8 +1,10 @@
 """The embedded engine: DuckDB reads a data folder's sources where they lie and joins them into the directory.
 
-Like Apache Drill in the original demo, DuckDB queries JSON documents without a declared schema. Profile and
-survey documents are read once per load into tables (a look-up must not rescan a file of a million lines),
-kept in memory unless the profiles outgrow :data:`IN_MEMORY_BYTES`; the banking Parquet tables stay files behind views, so every look-up sees their current contents.
+Like Apache Drill in the original demo, DuckDB queries JSON documents without a declared schema. A build
+(:mod:`connectors.directory.build`) reads the profile and survey documents once into tables of its DuckDB
+file and joins them with the products each customer holds into the ``directory``; a server process opens
+that file read-only and reads the banking Parquet tables where they lie, behind views, so every look-up sees
+their current contents.
 
 JSON lines are read by :mod:`connectors.jsonlines`: a line that does not parse, is not an object, lacks its
 integer key or repeats a profile's id is skipped, counted per file and reason and logged with its line
@@ -20,25 +22,24 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from connectors import catalog, config, jsonlines
+from connectors import catalog, config, engine, jsonlines
 from connectors.directory import banking, sql
 from connectors.directory.banking import BankingUnavailable, CoreBanking
 from connectors.directory.search import fold
-from connectors.layout import FileStat, Layout, SourceMissing
+from connectors.layout import Layout, SourceMissing
 
 log = logging.getLogger(__name__)
 
 BATCH_ROWS = 100_000
-IN_MEMORY_BYTES = 1 << 30  # larger profile files are loaded into a DuckDB file instead of memory
 
 
 def _fold_array(values: pa.Array) -> pa.Array:
     return pa.array([None if v is None else fold(v) for v in values.to_pylist()], pa.string())
 
 
-def open_engine(path: Path | None = None) -> duckdb.DuckDBPyConnection:
-    """A DuckDB database (in memory, or in the file ``path``) with fold() registered for SQL."""
-    duck = duckdb.connect(path or ":memory:")
+def open_engine() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB database with fold() registered for SQL."""
+    duck = engine.connect()
     duck.execute("SET parquet_metadata_cache = true")  # a 360 record reads banking Parquet on every click
     varchar = duckdb.sqltype("VARCHAR")
     duck.create_function("fold", _fold_array, [varchar], varchar, type="arrow", null_handling="special")
@@ -55,74 +56,71 @@ class Report:
     skips: jsonlines.Skips = field(default_factory=jsonlines.Skips)
     banking_error: str | None = None
 
+    def as_dict(self) -> dict:
+        return {
+            "profiles": self.profiles,
+            "surveys": self.surveys,
+            "survey_files": self.survey_files,
+            "skipped_lines": self.skips.as_dict(),
+            "banking_error": self.banking_error,
+        }
 
-def file_signature(layout: Layout, parquet_banking: bool) -> dict[str, tuple[FileStat, ...]]:
-    """The signatures of what the directory reads: the joined sources, and the survey files apart (a new
-    survey file only reloads the survey table)."""
-    directory = [layout.profiles, *(layout.banking if parquet_banking else ())]
-    return {"directory": layout.signature(directory), "surveys": layout.signature(layout.survey_files())}
 
-
-def load(duck: duckdb.DuckDBPyConnection, layout: Layout, core: CoreBanking | None) -> Report:
-    """Load profiles and surveys, open the banking tables, and build the ``directory`` table."""
+def require_profiles(layout: Layout) -> None:
+    """Stop with a message naming the setting when the data folder has no CRM profiles."""
     if not layout.profiles.is_file():
         raise SourceMissing(
             f"{config.describe('data_dir')}: no customer profiles at {layout.profiles}; generate sample data "
             "with `python -m connectors.sample` (or `make data`), or point the setting at your data folder"
         )
-    report = Report()
-    _load_profiles(duck, layout, report)
-    load_surveys(duck, layout, report)
-    if core is None:
-        _open_parquet_banking(duck, layout, report)
-    else:
-        _stream_banking_summary(duck, core, report)
-    duck.execute(sql.DIRECTORY, {"as_of": layout.today(), "banking_known": report.banking_error is None})
-    return report
 
 
-def directory_rows(duck: duckdb.DuckDBPyConnection) -> Iterator[list[tuple]]:
-    """The directory table in name order, in batches of rows for the search index."""
-    for batch in duck.sql(sql.DIRECTORY_ROWS).to_arrow_reader(BATCH_ROWS):
-        yield list(zip(*(column.to_pylist() for column in batch.columns), strict=True))
-
-
-def _load_profiles(duck: duckdb.DuckDBPyConnection, layout: Layout, report: Report) -> None:
+def load_profiles(
+    duck: duckdb.DuckDBPyConnection, layout: Layout, report: Report, resume: dict | None = None
+) -> None:
+    """The profile documents into ``profiles`` (id, doc, line), sorted by id; the first line of an id wins.
+    ``resume``: read on from where an earlier read ended (see :func:`connectors.jsonlines.load`)."""
     files = {layout.relative(layout.profiles): layout.profiles}
-    report.profiles = jsonlines.load(duck, "profiles", files, "id", report.skips, keep_doc=True, unique=True)
-    report.skips.log(log)
+    jsonlines.load(
+        duck, "profile_lines", files, "id", report.skips, keep_doc=True, unique=True, resume=resume
+    )
+    duck.execute(sql.PROFILES)
+    duck.execute("DROP TABLE profile_lines")
+    report.profiles = duck.execute("SELECT count(*) FROM profiles").fetchall()[0][0]
 
 
-def load_surveys(duck: duckdb.DuckDBPyConnection, layout: Layout, report: Report) -> None:
-    """(Re)load the survey files into the ``surveys`` table; readers see the old or the new table whole."""
-    files = {layout.relative(path): path for path in layout.survey_files()}
-    folder = layout.relative(layout.surveys)
-    report.skips.forget(name for name in report.skips.files if name.startswith(folder))
-    report.survey_files = len(files)
-    answers = jsonlines.Skips()
-    jsonlines.load(duck, "survey_lines", files, "customer_id", answers, fields=catalog.SURVEY_FIELDS)
+def load_surveys(duck: duckdb.DuckDBPyConnection, layout: Layout, report: Report, files: list[Path]) -> None:
+    """The survey answers of ``files`` into ``surveys`` (with the file each came from)."""
+    named = {layout.relative(path): path for path in files}
+    jsonlines.load(duck, "survey_lines", named, "customer_id", report.skips, fields=catalog.SURVEY_FIELDS)
     duck.execute(sql.SURVEYS)
     duck.execute("DROP TABLE survey_lines")
     report.surveys = duck.execute("SELECT count(*) FROM surveys").fetchall()[0][0]
-    answers.log(log)
-    report.skips.files.update(answers.files)
+    report.survey_files = len(files)
 
 
-def _open_parquet_banking(duck: duckdb.DuckDBPyConnection, layout: Layout, report: Report) -> None:
-    missing = [p for p in layout.banking if not p.is_file()]
+def open_parquet_banking(duck: duckdb.DuckDBPyConnection, layout: Layout) -> str | None:
+    """Views ``accounts`` and ``transactions`` over the banking Parquet files; why not, if one is missing."""
+    missing = [path for path in layout.banking if not path.is_file()]
     for path in layout.banking:
         if path.is_file():
             duck.execute(sql.PARQUET_VIEW.format(name=path.stem, path=sql.literal(str(path))))
     if missing:
-        report.banking_error = (
-            f"{layout.relative(missing[0])} is missing from {config.describe('data_dir')} = {layout.root}"
-        )
-        duck.execute(sql.EMPTY_HOLDINGS_SUMMARY)
+        return f"{layout.relative(missing[0])} is missing from {config.describe('data_dir')} = {layout.root}"
+    return None
+
+
+def load_holdings_summary(
+    duck: duckdb.DuckDBPyConnection, layout: Layout, core: CoreBanking | None, report: Report
+) -> None:
+    """Products per customer into ``holdings_summary``: from the Parquet views, or streamed from MySQL."""
+    if core is None:
+        report.banking_error = open_parquet_banking(duck, layout)
+        if report.banking_error is None:
+            duck.execute(f"CREATE OR REPLACE TABLE holdings_summary AS {sql.HOLDINGS_SUMMARY}")
+        else:
+            duck.execute(sql.EMPTY_HOLDINGS_SUMMARY)
         return
-    duck.execute(f"CREATE OR REPLACE TABLE holdings_summary AS {sql.HOLDINGS_SUMMARY}")
-
-
-def _stream_banking_summary(duck: duckdb.DuckDBPyConnection, core: CoreBanking, report: Report) -> None:
     try:
         summary = core.holdings_summary()
     except BankingUnavailable as error:
@@ -131,3 +129,35 @@ def _stream_banking_summary(duck: duckdb.DuckDBPyConnection, core: CoreBanking, 
     duck.register("holdings_summary_stream", summary)
     duck.execute("CREATE OR REPLACE TABLE holdings_summary AS SELECT * FROM holdings_summary_stream")
     duck.unregister("holdings_summary_stream")
+
+
+def join_directory(duck: duckdb.DuckDBPyConnection, layout: Layout, report: Report) -> None:
+    """The ``directory`` table: one row per profile with the products held, in name order."""
+    duck.execute(sql.DIRECTORY, {"as_of": layout.today(), "banking_known": report.banking_error is None})
+
+
+def directory_rows(
+    duck: duckdb.DuckDBPyConnection, statement: str = sql.DIRECTORY_ROWS
+) -> Iterator[list[tuple]]:
+    """The directory table in name order, in batches of rows for the search index."""
+    for batch in duck.sql(statement).to_arrow_reader(BATCH_ROWS):
+        yield list(zip(*(column.to_pylist() for column in batch.columns), strict=True))
+
+
+def attach_build(
+    duck: duckdb.DuckDBPyConnection, build: Path, delta: Path | None, layout: Layout, parquet_banking: bool
+) -> str | None:
+    """Make a server's engine read a build (and its delta): views named as the statements name the tables.
+
+    Both files are attached read-only; the delta's rows replace the build's rows of the same customers.
+    Returns why banking cannot answer, when its Parquet files are missing.
+    """
+    duck.execute(f"ATTACH {sql.literal(str(build))} AS build (READ_ONLY)")
+    if delta is None:
+        for table in sql.BUILD_TABLES:
+            duck.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM build.{table}")
+    else:
+        duck.execute(f"ATTACH {sql.literal(str(delta))} AS delta (READ_ONLY)")
+        for statement in sql.DELTA_VIEWS:
+            duck.execute(statement)
+    return open_parquet_banking(duck, layout) if parquet_banking else None

@@ -4,38 +4,42 @@
     result = directory.search("jose", sort="tenure", descending=True)   # a page, a count, the SQL, the time
     record = directory.customer(result.rows.id[0])                       # profile, holdings, transactions…
 
-The sources are joined by DuckDB (see :mod:`connectors.directory.integrate`); search-as-you-type runs on an
-SQLite FTS5 trigram index built from the joined directory (see :mod:`connectors.directory.search`); with
-``C360_MYSQL_URL`` set, banking comes from MySQL (see :mod:`connectors.directory.banking`). Everything is built into a private temporary
-folder at start. Every call first checks, at most twice a second and by file size and time only, whether a
-source changed; if so a new copy is built in the background while the current one keeps answering, and
-replaces it when ready. Presentation code calls these methods and never opens a database itself.
+The sources are joined by DuckDB (see :mod:`connectors.directory.integrate`) into a build that every process
+shares read-only (see :mod:`connectors.directory.build`): search-as-you-type runs on its SQLite FTS5 trigram
+index (see :mod:`connectors.directory.search`); with ``C360_MYSQL_URL`` set, banking comes from MySQL (see
+:mod:`connectors.directory.banking`). A process opens the current build, or builds one when none of this
+code and shape exists (one process builds, the others wait for it). Every call first checks, at most twice
+a second and by file size and time only, whether a source changed; if so one process brings the build up to
+date in the background (a delta, see :mod:`connectors.directory.delta`, or a new build) while the current one
+keeps answering, and every process opens the result when it is published. Presentation code calls these
+methods and never opens a database itself.
 """
 
 from __future__ import annotations
 
-import itertools
+import hashlib
 import logging
 import re
-import shutil
-import tempfile
+import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import orjson
 import pandas as pd
 import pyarrow as pa
 
 from connectors import layout
 from connectors.config import Settings
-from connectors.directory import integrate, search, sql
+from connectors.directory import artifact, builder, delta, integrate, search, sql
+from connectors.directory.artifact import Build, Lock
 from connectors.directory.banking import HOLDINGS, TRANSACTIONS, BankingUnavailable, CoreBanking
 from connectors.directory.search import SearchIndex, normalise_query
 from connectors.layout import Layout
@@ -96,17 +100,20 @@ def _show(title: str, statement: str, params: dict | tuple) -> str:
 
 
 class _Generation:
-    """One complete load of the sources (a DuckDB database and a search index), shared by concurrent calls."""
+    """One build (with its delta) opened for reading, shared by concurrent calls."""
 
-    def __init__(self, signature, banking_signature, duck, index, report, seconds):
-        self.signature, self.banking_signature = signature, banking_signature
-        self.duck, self.index, self.report = duck, index, report
-        self.built_at = datetime.now().astimezone()
-        self.build_seconds = seconds
-        self.scores_version = 0
+    def __init__(self, made: Build, found: dict | None, duck, index: SearchIndex, banking_error: str | None):
+        self.build, self.delta = made, found
+        self.duck, self.index, self.banking_error = duck, index, banking_error
+        self.sources = (found or made.meta)["sources"]
+        self.pointers = _pointers(made)
         self._users = 0
         self._retired = False
         self._lock = threading.Lock()
+
+    @property
+    def skipped_lines(self) -> dict:
+        return (self.delta or {}).get("skipped_lines", self.build.meta["report"]["skipped_lines"])
 
     @contextmanager
     def use(self) -> Iterator[_Generation]:
@@ -132,8 +139,12 @@ class _Generation:
     def _close(self) -> None:
         self.index.close()
         self.duck.close()
-        for path in self.index.path.parent.glob(f"{self.index.path.stem}*"):
-            path.unlink(missing_ok=True)
+
+
+def _pointers(made: Build) -> tuple:
+    """What says a newer build or delta is out: the index folder's CURRENT and the build's DELTA."""
+    stat = layout.Layout(made.folder).stat
+    return (stat(made.folder.parent / artifact.CURRENT), stat(made.folder / delta.DELTA))
 
 
 class Directory:
@@ -141,26 +152,22 @@ class Directory:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.layout = Layout(Path(settings.data_dir))
+        self.layout = Layout(Path(settings.data_dir).absolute())
         target = settings.mysql
         self.banking = CoreBanking(target) if target is not None else None
-        self._folder = Path(tempfile.mkdtemp(prefix="c360-directory-"))
-        self._open: list[_Generation] = []  # closed and deleted even if close() is never called
-        self._cleanup = weakref.finalize(self, _remove, self._folder, self._open)
-        self._numbers = itertools.count(1)
+        self._open: list[_Generation] = []  # closed even if close() is never called
+        self._cleanup = weakref.finalize(self, _retire_all, self._open)
         self._lock = threading.Lock()
-        self._scores: pd.DataFrame | None = None
-        self._scores_lock = threading.Lock()
-        self._scores_version = 0
+        self._scores: tuple[str, Callable[[], pd.DataFrame]] | None = None
         self._refresher: threading.Thread | None = None
         self._refresh_error: str | None = None
-        self._failed_signature: dict | None = (
-            None  # a load that failed is not retried until files change again
-        )
+        self._failed: tuple | None = None  # a refresh that failed is not retried until something changes
         self._checked_at = time.monotonic()
-        self._banking_checked_at = time.monotonic()
+        self._mysql: list | str | None = None
+        self._mysql_checked_at = -MYSQL_CHECK_EVERY_S
         try:
-            self._generation = self._build(self._signature(), self._banking_signature())
+            integrate.require_profiles(self.layout)
+            self._generation = self._opened(builder.ensure(settings, self.banking))
         except BaseException:
             self.close()
             raise
@@ -229,7 +236,9 @@ class Directory:
                     raise UnknownCustomer(f"no customer with id {customer_id}")
                 profile = orjson.loads(rows[0][0])
                 surveys = cursor.sql(sql.CUSTOMER_SURVEYS, params=[customer_id]).df()
-                surveys["needs"] = surveys["needs"].map(lambda needs: [] if needs is None else list(needs))
+                surveys["needs"] = surveys["needs"].map(
+                    lambda needs: list(needs) if isinstance(needs, list | tuple | np.ndarray) else []
+                )
                 shown.append(
                     _show("DuckDB: survey answers (surveys/*.json)", sql.CUSTOMER_SURVEYS, (customer_id,))
                 )
@@ -252,19 +261,34 @@ class Directory:
             left_on=left_on,
         )
 
-    def attach_scores(self, scores: pd.DataFrame) -> None:
-        """Model scores (customer_id, churn_risk 0..1, persona, persona_name): sort by risk, filter by persona."""
-        missing = [c for c in _SCORES_COLUMNS if c not in scores.columns]
-        if missing:
-            raise ValueError(f"scores lack the column(s) {', '.join(missing)}")
-        risk = pd.to_numeric(scores["churn_risk"], errors="coerce")
-        if risk.isna().any() or not risk.between(0, 1).all():
-            raise ValueError("churn_risk must be a probability from 0 to 1 for every customer")
+    def attach_scores(
+        self, scores: pd.DataFrame | Callable[[], pd.DataFrame], version: str | None = None
+    ) -> None:
+        """Model scores (customer_id, churn_risk 0..1, persona, persona_name): sort by risk, filter by persona.
+
+        They are written once per build and model ``version`` into a file beside the build, by the first
+        process that needs them (under the build's lock), and then opened read-only by every process;
+        ``scores`` may be a function returning the frame, called only then. Without a version, the frame's
+        content names it.
+        """
+        if version is None:
+            frame = _checked_scores(scores() if callable(scores) else scores)
+            version = hashlib.sha256(
+                pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()
+            ).hexdigest()[:12]
+
+            def source() -> pd.DataFrame:
+                return frame
+
+        else:
+
+            def source() -> pd.DataFrame:
+                return _checked_scores(scores() if callable(scores) else scores)
+
         with self._lock:
-            self._scores = scores[list(_SCORES_COLUMNS)].copy()
-            self._scores_version += 1
+            self._scores = (version, source)
             generation = self._generation
-        self._apply_scores(generation)
+        generation.index.attach_scores(self._scores_file(generation.build))
 
     def web_users(self) -> pd.DataFrame:
         """Website user id -> customer id and name: how the click stream knows who is browsing."""
@@ -284,27 +308,35 @@ class Directory:
         """
         self._watch()
         generation = self._generation
-        report = generation.report
+        made, found = generation.build, generation.delta
+        report = made.meta["report"]
         banking_source = self.banking.target.redacted() if self.banking else "Parquet files in banking/"
+        skipped = generation.skipped_lines
         return {
-            "customers": generation.index.customers,
+            "customers": generation.index.visible,
             "sources": {
-                "profiles": f"{self.layout.profiles}: {report.profiles:,} documents",
-                "surveys": f"{self.layout.surveys}: {report.survey_files} files, {report.surveys:,} answers",
+                "profiles": f"{self.layout.profiles}: {generation.index.visible:,} customers",
+                "surveys": f"{self.layout.surveys}: {len(generation.sources['surveys'])} files, "
+                f"{report['surveys']:,} answers when built",
                 "banking": banking_source,
             },
             "banking": self._banking_status(generation),
-            "malformed_lines": report.skips.counts(),
-            "skipped_lines": report.skips.as_dict(),
-            "refreshed_at": generation.built_at.isoformat(timespec="seconds"),
-            "build_seconds": round(generation.build_seconds, 2),
+            "malformed_lines": {name: detail["skipped"] for name, detail in skipped.items()},
+            "skipped_lines": skipped,
+            "build": made.id,
+            "built_at": made.meta["built_at"],
+            "build_seconds": made.meta["build_seconds"],
+            "delta": None
+            if found is None
+            else {k: found[k] for k in ("name", "customers", "replaced", "written_at")},
+            "refreshed_at": (found or {}).get("written_at", made.meta["built_at"]),
             "refreshing": self._refresher is not None and self._refresher.is_alive(),
             "refresh_error": self._refresh_error,
             "scores": self._scores is not None,
         }
 
     def close(self) -> None:
-        """Close the databases and delete the temporary folder."""
+        """Close the databases (the build stays for the next process)."""
         if self.banking is not None:
             self.banking.close()
         self._cleanup()
@@ -325,8 +357,8 @@ class Directory:
         transactions_sql = sql.CUSTOMER_TRANSACTIONS
         try:
             if self.banking is None:
-                if generation.report.banking_error:
-                    raise BankingUnavailable(generation.report.banking_error)
+                if generation.banking_error:
+                    raise BankingUnavailable(generation.banking_error)
                 holdings = cursor.sql(holdings_sql.format(param="?"), params=[customer_id]).to_arrow_table()
                 transactions = cursor.sql(
                     transactions_sql.format(param="?"), params=[customer_id]
@@ -348,60 +380,60 @@ class Directory:
     def _banking_status(self, generation: _Generation) -> str:
         if self.banking is not None:
             return self.banking.status
-        error = generation.report.banking_error
+        error = generation.banking_error
         return f"core banking unavailable: {error}" if error else "embedded"
 
-    def _banking_signature(self) -> tuple | None:
-        if self.banking is None:
-            return None
-        try:
-            return self.banking.signature()
-        except BankingUnavailable:
-            return None
+    # ── opening and refreshing ────────────────────────────────────────────────────────────────────────
 
-    # ── loading and refreshing ────────────────────────────────────────────────────────────────────────
+    def _opened(self, made: Build, attempts: int = 3) -> _Generation:
+        """Open a build with its current delta; a file removed meanwhile (a newer one was published) means
+        looking again."""
+        for attempt in range(attempts):
+            found = delta.pointer(made)
+            files = delta.paths(made, found) if found else None
+            duck = integrate.open_engine()
+            try:
+                missing = integrate.attach_build(
+                    duck, made.duck, files[0] if files else None, self.layout, self.banking is None
+                )
+                index = SearchIndex(made.index, made.customers)
+                if files:
+                    index.attach_delta(
+                        SearchIndex(files[1], found["customers"], small=True), found["replaced"]
+                    )
+                if self._scores is not None:
+                    index.attach_scores(self._scores_file(made))
+            except (duckdb.Error, OSError, sqlite3.Error):
+                duck.close()
+                newer = artifact.current(self.settings.index_folder)
+                if attempt == attempts - 1 or newer is None:
+                    raise
+                made = newer
+                continue
+            error = missing if self.banking is None else None
+            generation = _Generation(made, found, duck, index, error)
+            self._open.append(generation)
+            if self._mysql is None and self.banking is not None:
+                self._mysql = generation.sources["banking"]
+            return generation
+        raise AssertionError("unreachable")
 
-    def _signature(self) -> dict[str, tuple]:
-        return integrate.file_signature(self.layout, parquet_banking=self.banking is None)
-
-    def _build(self, signature: dict, banking_signature: tuple | None) -> _Generation:
-        started = time.perf_counter()
-        name = self._folder / f"generation-{next(self._numbers)}"
-        big = (
-            self.layout.profiles.is_file() and self.layout.profiles.stat().st_size > integrate.IN_MEMORY_BYTES
-        )
-        duck = integrate.open_engine(name.with_suffix(".duckdb") if big else None)
-        try:
-            report = integrate.load(duck, self.layout, self.banking)
-            loaded = time.perf_counter()
-            index = SearchIndex.build(name.with_suffix(".sqlite"), integrate.directory_rows(duck))
-        except BaseException:
-            duck.close()
-            raise
-        log.info(
-            "sources read and joined in %.1f s, search index built in %.1f s",
-            loaded - started,
-            time.perf_counter() - loaded,
-        )
-        generation = _Generation(
-            signature, banking_signature, duck, index, report, time.perf_counter() - started
-        )
-        self._open.append(generation)
-        self._apply_scores(generation)
-        log.info(
-            "directory of %s customers loaded in %.1f s", f"{index.customers:,}", generation.build_seconds
-        )
-        return generation
-
-    def _apply_scores(self, generation: _Generation) -> None:
-        """Bring a generation's scores up to date (one writer at a time; the version avoids repeating work)."""
-        with self._scores_lock:
-            with self._lock:
-                scores, version = self._scores, self._scores_version
-            if generation.scores_version != version:
-                with generation.use():
-                    generation.index.attach_scores(scores)
-                generation.scores_version = version
+    def _scores_file(self, made: Build) -> Path:
+        """The build's file of the attached scores, written first when no process has yet."""
+        version, source = self._scores
+        path = made.scores_file(version)
+        if not path.exists():
+            with Lock(self.settings.index_folder).held():
+                if not path.exists():
+                    started = time.perf_counter()
+                    search.write_scores(made.index, source(), path)
+                    log.info(
+                        "model scores %s written beside build %s in %.1f s",
+                        version,
+                        made.id,
+                        time.perf_counter() - started,
+                    )
+        return path
 
     @contextmanager
     def _use(self) -> Iterator[_Generation]:
@@ -411,71 +443,83 @@ class Directory:
             yield generation
 
     def _watch(self) -> None:
-        """Start a background refresh when a source changed (cheap: a few stat calls, twice a second)."""
+        """Start a background refresh when a source changed or a newer build or delta was published (cheap:
+        a few stat calls, at most twice a second)."""
         now = time.monotonic()
         with self._lock:
             if now - self._checked_at < CHECK_EVERY_S or (self._refresher and self._refresher.is_alive()):
                 return
             self._checked_at = now
-            check_banking = self.banking is not None and now - self._banking_checked_at >= MYSQL_CHECK_EVERY_S
-            signature = self._signature()
-            changed = signature not in (self._generation.signature, self._failed_signature)
-            if (
-                changed
-                and time.time_ns() - layout.newest_change(itertools.chain(*signature.values()))
-                < QUIET_S * 1e9
-            ):
-                return  # still being written: look again on a later call
-            if not (changed or check_banking):
+            generation = self._generation
+            check_mysql = self.banking is not None and now - self._mysql_checked_at >= MYSQL_CHECK_EVERY_S
+            signature = artifact.sources(self.settings, self.banking, mysql=self._mysql)
+            pointers = _pointers(generation.build)
+            if (signature, pointers) == self._failed and not check_mysql:
                 return
-            if check_banking:
-                self._banking_checked_at = now
+            changed = signature != generation.sources
+            files = [entry for part in ("profiles", "surveys") for entry in signature[part]]
+            if changed and time.time_ns() - layout.newest_change(files) < QUIET_S * 1e9:
+                changed = False  # still being written: look again on a later call
+            published = pointers != generation.pointers
+            if not (changed or published or check_mysql):
+                return
+            if check_mysql:
+                self._mysql_checked_at = now
             self._refresher = threading.Thread(
-                target=self._refresh, args=(signature, check_banking), name="directory-refresh", daemon=True
+                target=self._refresh, args=(check_mysql,), name="directory-refresh", daemon=True
             )
             self._refresher.start()
 
-    def _refresh(self, signature: dict, check_banking: bool) -> None:
-        current = self._generation
+    def _refresh(self, check_mysql: bool) -> None:
+        """Bring the build up to date when no other process is doing it, then open what is current."""
+        signature = None
         try:
-            banking_signature = current.banking_signature
-            if check_banking:
-                # While MySQL is down the current load stays: its product counts beat none at all.
-                banking_signature = self._banking_signature() or banking_signature
-            if (banking_signature, signature["directory"]) != (
-                current.banking_signature,
-                current.signature["directory"],
-            ):
-                generation = self._build(signature, banking_signature)
+            if check_mysql:
+                self._mysql = artifact.mysql_signature(self.banking)
+            signature = artifact.sources(self.settings, self.banking, mysql=self._mysql)
+            folder = self.settings.index_folder
+            made = artifact.current(folder)
+            if not artifact.usable(made, self.settings):
+                made = builder.ensure(self.settings, self.banking)
+            if delta.applied_sources(made) != signature:
+                lock = Lock(folder)
+                if lock.acquire(wait=False):  # otherwise another process is at it: its result comes later
+                    try:
+                        made = artifact.current(folder)
+                        if delta.applied_sources(made) != signature and not delta.update(
+                            self.settings, self.banking, made, builder.log_progress()
+                        ):
+                            made = builder.build(self.settings, self.banking)
+                    finally:
+                        lock.release()
+            made = artifact.current(folder)
+            generation = self._generation
+            if made.folder != generation.build.folder or _pointers(made) != generation.pointers:
+                opened = self._opened(made)
                 with self._lock:
-                    old, self._generation = self._generation, generation
-                self._apply_scores(generation)  # scores attached while it was being built
+                    old, self._generation = self._generation, opened
                 self._open.remove(old)
                 old.retire()
-            elif signature["surveys"] != current.signature["surveys"]:
-                self._reload_surveys(current, signature)
-            self._refresh_error = self._failed_signature = None
-        except Exception as error:  # keep answering from the current load; say why it could not refresh
-            log.exception("refreshing the directory failed; still serving the previous load")
+            self._refresh_error = self._failed = None
+        except Exception as error:  # keep answering from the current build; say why it could not refresh
+            log.exception("refreshing the directory failed; still serving the previous build")
             self._refresh_error = f"refresh failed: {error}"
-            self._failed_signature = signature
-
-    def _reload_surveys(self, generation: _Generation, signature: dict) -> None:
-        """Surveys are not in the search index: reloading their table is enough."""
-        with generation.use():
-            cursor = generation.duck.cursor()
-            try:
-                integrate.load_surveys(cursor, self.layout, generation.report)
-            finally:
-                cursor.close()
-            generation.signature = signature
-            generation.built_at = datetime.now().astimezone()
+            self._failed = (signature, _pointers(self._generation.build))
 
 
-def _remove(folder: Path, generations: list[_Generation]) -> None:
+def _checked_scores(scores: pd.DataFrame) -> pd.DataFrame:
+    missing = [c for c in _SCORES_COLUMNS if c not in scores.columns]
+    if missing:
+        raise ValueError(f"scores lack the column(s) {', '.join(missing)}")
+    risk = pd.to_numeric(scores["churn_risk"], errors="coerce")
+    if risk.isna().any() or not risk.between(0, 1).all():
+        raise ValueError("churn_risk must be a probability from 0 to 1 for every customer")
+    return scores[list(_SCORES_COLUMNS)]
+
+
+def _retire_all(generations: list[_Generation]) -> None:
     for generation in generations:
         generation.retire()
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _frame(table: pa.Table, schema: pa.Schema) -> pd.DataFrame:

@@ -29,8 +29,11 @@ def literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-# Profiles are read by connectors.jsonlines into ``profiles`` (file, line, id, doc); survey answers into
-# ``survey_lines`` with catalog.SURVEY_FIELDS, typed here (a value of another type reads as NULL).
+# Profiles are read by connectors.jsonlines into ``profile_lines`` (file, line, id, doc), kept sorted by id so
+# a look-up reads one row group; survey answers into ``survey_lines`` with catalog.SURVEY_FIELDS, typed here
+# (a value of another type reads as NULL).
+PROFILES = "CREATE OR REPLACE TABLE profiles AS SELECT id, doc, line FROM profile_lines ORDER BY id"
+
 SURVEYS = """
 CREATE OR REPLACE TABLE surveys AS
 SELECT customer_id,
@@ -38,10 +41,30 @@ SELECT customer_id,
        TRY_CAST(rating AS INTEGER) AS rating,
        comment,
        needs,
-       channel
+       channel,
+       file
 FROM survey_lines
 ORDER BY customer_id, submitted
 """
+
+# What a build's DuckDB file holds. A server reads them through views of these names, which a delta's rows
+# join: they take the place of the build's rows of the same customers (and survey files).
+BUILD_TABLES = ("profiles", "surveys", "holdings_summary", "directory")
+DELTA_VIEWS = (
+    """CREATE OR REPLACE VIEW profiles AS
+SELECT * FROM delta.profiles
+UNION ALL SELECT * FROM build.profiles WHERE id NOT IN (SELECT id FROM delta.changed)""",
+    """CREATE OR REPLACE VIEW surveys AS
+SELECT * FROM delta.surveys
+UNION ALL SELECT * FROM build.surveys WHERE file NOT IN (SELECT file FROM delta.survey_files)""",
+    """CREATE OR REPLACE VIEW holdings_summary AS
+SELECT * FROM delta.holdings_summary
+UNION ALL SELECT * FROM build.holdings_summary
+WHERE customer_id NOT IN (SELECT customer_id FROM delta.holdings_summary)""",
+    """CREATE OR REPLACE VIEW directory AS
+SELECT * FROM delta.directory
+UNION ALL SELECT * FROM build.directory WHERE id NOT IN (SELECT id FROM delta.changed)""",
+)
 
 PARQUET_VIEW = "CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet({path})"
 
@@ -105,6 +128,69 @@ FROM directory
 WHERE web_user_id IS NOT NULL
 ORDER BY web_user_id
 """
+
+# ── A delta: what changed since a build (connectors.directory.delta) ─────────────────────────────────────
+# The build is attached as ``base``; ``before_*`` are what the previous delta carried (empty without one).
+
+DELTA_EMPTY = {
+    "documents": "SELECT id, doc, line FROM base.profiles WHERE false",
+    "removed": "SELECT id FROM base.profiles WHERE false",
+    "product_changes": "SELECT customer_id, products FROM base.holdings_summary WHERE false",
+}
+
+# Appended lines (read into ``profiles``) whose id is already known: the first line of an id wins.
+_KNOWN = """(p.id IN (SELECT id FROM base.profiles) AND p.id NOT IN (SELECT id FROM before_removed))
+   OR p.id IN (SELECT id FROM before_documents)"""
+DELTA_REPEATED = f"SELECT p.line FROM profiles AS p WHERE {_KNOWN} ORDER BY p.line"
+DELTA_APPENDED = (
+    f"""CREATE TABLE documents AS
+SELECT * FROM before_documents
+UNION ALL SELECT * FROM profiles AS p WHERE NOT ({_KNOWN})""",
+    "CREATE TABLE removed AS SELECT * FROM before_removed WHERE id NOT IN (SELECT id FROM documents)",
+    "DROP TABLE profiles",
+)
+
+# The profiles read again (into ``profiles``), compared with the build's by a hash of each document.
+DELTA_REREAD = (
+    """CREATE TABLE documents AS
+SELECT c.id, c.doc, c.line
+FROM profiles AS c LEFT JOIN base.profiles AS b ON b.id = c.id
+WHERE b.id IS NULL OR hash(b.doc) <> hash(c.doc)""",
+    "CREATE TABLE removed AS SELECT id FROM base.profiles WHERE id NOT IN (SELECT id FROM profiles)",
+    "DROP TABLE profiles",
+)
+
+# Products per customer summed again (into ``holdings_summary``), compared with the build's.
+DELTA_HOLDINGS_CHANGED = (
+    "ALTER TABLE holdings_summary RENAME TO current_summary",
+    """CREATE TABLE product_changes AS
+SELECT coalesce(c.customer_id, b.customer_id) AS customer_id, coalesce(c.products, 0) AS products
+FROM current_summary AS c FULL JOIN base.holdings_summary AS b ON b.customer_id = c.customer_id
+WHERE coalesce(c.products, 0) <> coalesce(b.products, 0)""",
+)
+DELTA_HOLDINGS_KEPT = (
+    "CREATE TABLE product_changes AS SELECT * FROM before_product_changes",
+    """CREATE VIEW current_summary AS
+SELECT * FROM product_changes
+UNION ALL SELECT * FROM base.holdings_summary WHERE customer_id NOT IN (SELECT customer_id FROM product_changes)""",
+)
+
+# The delta's customers: changed and new documents, and those whose products changed (their documents as
+# the build has them); the build's ids they replace; the products each holds now.
+DELTA_CUSTOMERS = (
+    """CREATE TABLE profiles AS
+SELECT * FROM documents
+UNION ALL SELECT b.id, b.doc, b.line FROM base.profiles AS b
+WHERE b.id IN (SELECT customer_id FROM product_changes)
+  AND b.id NOT IN (SELECT id FROM documents) AND b.id NOT IN (SELECT id FROM removed)""",
+    """CREATE TABLE changed AS
+SELECT id FROM base.profiles
+WHERE id IN (SELECT id FROM documents) OR id IN (SELECT id FROM removed)
+   OR id IN (SELECT customer_id FROM product_changes)""",
+    """CREATE TABLE holdings_summary AS
+SELECT customer_id, products FROM current_summary WHERE customer_id IN (SELECT id FROM profiles)""",
+)
+DELTA_TABLES = ("profiles", "changed", "holdings_summary", "surveys", "survey_files", "directory")
 
 # ── The 360 record: one keyed look-up per source, joined on the customer id ─────────────────────────────
 
@@ -257,6 +343,22 @@ SHORT_TERMS_FOR = (
     "SELECT term, max(rows) FROM short_terms WHERE fragment = ? AND col IN ({columns}) GROUP BY term"
 )
 
+# A delta (connectors.directory.delta) holds changed and new customers in a directory table of its own: its
+# ``position`` is the rank among the delta's rows, ``main_position`` the row of the build it replaces (the
+# customer's scores are found there) and ``anchor`` the build's row it follows in name order. The build's
+# rows it replaces are listed in ``replaced`` and left out of every search of the build.
+DELTA_SCHEMA = """
+ALTER TABLE directory ADD COLUMN main_position INTEGER;
+ALTER TABLE directory ADD COLUMN anchor INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE replaced (position INTEGER PRIMARY KEY);
+"""
+DELTA_MAIN_POSITIONS = """
+UPDATE directory SET main_position = (SELECT b.position FROM base.directory AS b WHERE b.id = directory.id)
+"""
+DELTA_REPLACED = "INSERT OR IGNORE INTO replaced (position) SELECT position FROM base.directory WHERE id = ?"
+DELTA_ANCHOR = "UPDATE directory SET anchor = ? WHERE id = ?"
+DELTA_PROBE = "SELECT name_key, id FROM base.directory WHERE position = ?"
+
 
 @dataclass(frozen=True)
 class Sort:
@@ -273,13 +375,17 @@ class Sort:
     def direction(self, descending: bool) -> str:
         return " DESC" if descending != self.reverse else ""
 
+    @property
+    def qualified(self) -> str | None:
+        """The sort column as a page's statements name it (d: directory, s: scores)."""
+        return None if self.column is None else f"{'s' if self.table == 'scores' else 'd'}.{self.column}"
+
     def order_by(self, descending: bool) -> str:
-        """ORDER BY for sorting a set of rows (d: directory, s: scores); rows without a value come last."""
+        """ORDER BY for sorting a set of rows; rows without a value come last."""
         direction = self.direction(descending)
         if self.column is None:
             return f"d.position{direction}"
-        column = f"{'s' if self.table == 'scores' else 'd'}.{self.column}"
-        return f"{column} IS NULL, {column}{direction}, d.position{direction}"
+        return f"{self.qualified} IS NULL, {self.qualified}{direction}, d.position{direction}"
 
 
 SORTS: dict[str, Sort] = {
@@ -302,43 +408,88 @@ def sort_index(sort: Sort) -> str:
 
 SORT_INDEXES = [SORTS["phone"], SORTS["email"], SORTS["first_visit"]]
 
-# Model scores live beside the directory, one row per directory row (NULL for customers without a score).
+# Model scores live in a file of their own beside a build (scores-<model version>.sqlite, attached as
+# ``scores``), one row per row of the build's directory (NULL for customers without a score). The search keys
+# come along, so that walking the churn-risk order never reads the directory, as the build's own sort indexes.
 SCORES_TABLES = (
-    "DROP TABLE IF EXISTS scores",
-    "CREATE TABLE scores (position INTEGER PRIMARY KEY, churn_risk REAL, persona INTEGER, persona_name TEXT)",
+    """CREATE TABLE scores (
+    position INTEGER PRIMARY KEY, churn_risk REAL, persona INTEGER, name_key TEXT, email_key TEXT, phone_key TEXT
+)""",
+    "CREATE TABLE persona_names (persona INTEGER PRIMARY KEY, name TEXT)",
     "CREATE TEMP TABLE incoming (customer_id INTEGER PRIMARY KEY, churn_risk REAL, persona INTEGER, persona_name TEXT)",
 )
 SCORES_INSERT = "INSERT OR REPLACE INTO temp.incoming VALUES (?, ?, ?, ?)"
 SCORES_FILL = (
     """INSERT INTO scores
-SELECT d.position, i.churn_risk, i.persona, i.persona_name
-FROM directory AS d LEFT JOIN temp.incoming AS i ON i.customer_id = d.id
+SELECT d.position, i.churn_risk, i.persona, d.name_key, d.email_key, d.phone_key
+FROM build.directory AS d LEFT JOIN temp.incoming AS i ON i.customer_id = d.id
 ORDER BY d.position""",
+    "INSERT INTO persona_names SELECT persona, min(persona_name) FROM temp.incoming GROUP BY persona",
     "DROP TABLE temp.incoming",
-    "CREATE INDEX scores_by_churn_risk ON scores (churn_risk, position)",
+    "CREATE INDEX scores_by_churn_risk ON scores (churn_risk, position, name_key, email_key, phone_key)",
     "CREATE INDEX scores_by_persona ON scores (persona, position)",
 )
 
+SCORES_ORDER = "SELECT position FROM scores ORDER BY churn_risk IS NULL, churn_risk, position"
+SCORES_PERSONAS = "SELECT position || ',' || persona AS position FROM scores WHERE persona IS NOT NULL"
+
+# The build's rows in each sort order (DuckDB, from the joined directory), for their rank arrays.
+RANK_ORDERS = {
+    "phone": "SELECT position FROM directory ORDER BY phone NULLS LAST, position",
+    "email_key": "SELECT position FROM directory ORDER BY email_key NULLS LAST, position",
+    "first_visit": "SELECT position FROM directory ORDER BY first_visit NULLS LAST, position",
+}
+RANK_VALUED = "SELECT count({column}) FROM directory"
+
 ROW_COLUMNS = "d.id, d.name, d.phone, d.email, d.tenure_years, d.state, d.products"
-SCORE_COLUMNS = ", s.churn_risk, s.persona, s.persona_name"
-SCORE_JOIN = "\nLEFT JOIN scores AS s ON s.position = d.position"
+SCORE_COLUMNS = ", s.churn_risk, s.persona, n.name AS persona_name"
 
 KEY_COLUMNS = {"any": SEARCH_KEYS, "name": ("name_key",), "email": ("email_key",), "phone": ("phone_key",)}
+HIDDEN = "(SELECT position FROM delta.replaced)"
 
 
 @dataclass(frozen=True)
 class Shape:
-    """What a page holds: the directory's columns, and the scores' when they are attached."""
+    """What a page holds and where it comes from.
+
+    ``scores``: the scores' columns come along (attached). ``hidden``: rows a delta replaced are left out
+    (the delta is attached as ``delta``). ``delta``: the statements run on a delta, whose rows find their
+    scores by the build's position they replace. ``merge``: each row also carries its position and sort
+    value, so the build's and the delta's pages can be merged.
+    """
 
     scores: bool
+    hidden: bool = False
+    delta: bool = False
+    merge: bool = False
+    sort: Sort = Sort()
 
     @property
     def columns(self) -> str:
-        return ROW_COLUMNS + (SCORE_COLUMNS if self.scores else "")
+        columns = ROW_COLUMNS + (SCORE_COLUMNS if self.scores else "")
+        if self.merge:
+            anchor = "d.anchor" if self.delta else "d.position"
+            value = self.sort.qualified or "NULL"
+            columns += f", {anchor} AS merge_anchor, d.position AS merge_position, {value} AS merge_value"
+        return columns
 
     @property
     def join(self) -> str:
-        return SCORE_JOIN if self.scores else ""
+        key = "d.main_position" if self.delta else "d.position"
+        if not self.scores:
+            return ""
+        return (
+            f"\nLEFT JOIN scores AS s ON s.position = {key}"
+            "\nLEFT JOIN persona_names AS n ON n.persona = s.persona"
+        )
+
+    @property
+    def score_key(self) -> str:
+        return "main_position" if self.delta else "position"
+
+    def visible(self, column: str) -> str:
+        """A condition leaving out the rows a delta replaced (nothing when none are)."""
+        return f"\nAND {column} NOT IN {HIDDEN}" if self.hidden else ""
 
 
 def _instr(columns: Sequence[str], table: str) -> str:
@@ -349,47 +500,62 @@ def _persona(persona: bool) -> str:
     return "\nAND s.persona = :persona" if persona else ""
 
 
-def _in_order(sort: Sort, descending: bool, columns: str) -> str:
+def _in_order(shape: Shape, sort: Sort, descending: bool, columns: str) -> str:
     """Rows in a sort order, straight off its index: those with a value, then those without."""
     direction = sort.direction(descending)
+    hidden = f" WHERE position NOT IN {HIDDEN}" if shape.hidden else ""
     if sort.column is None:
-        return f"SELECT {columns} FROM directory ORDER BY position{direction}"
+        return f"SELECT {columns} FROM directory{hidden} ORDER BY position{direction}"
+    also = f" AND position NOT IN {HIDDEN}" if shape.hidden else ""
     return f"""SELECT * FROM (
         SELECT {columns} FROM {sort.table} INDEXED BY {sort.index}
-        WHERE {sort.column} IS NOT NULL
+        WHERE {sort.column} IS NOT NULL{also}
         ORDER BY {sort.column}{direction}, position{direction}
     )
     UNION ALL
     SELECT * FROM (
         SELECT {columns} FROM {sort.table} INDEXED BY {sort.index}
-        WHERE {sort.column} IS NULL
+        WHERE {sort.column} IS NULL{also}
         ORDER BY position{direction}
     )"""
 
 
-def count_matches(persona: bool) -> str:
+def count_matches(shape: Shape, persona: bool) -> str:
     """How many rows match, counting no further than the cap (:cap_plus_one)."""
-    scores = "\n    CROSS JOIN scores AS s ON s.position = directory_fts.rowid" if persona else ""
+    scores = ""
+    if persona:
+        scores = (
+            "\n    CROSS JOIN directory AS d ON d.position = directory_fts.rowid"
+            f"\n    CROSS JOIN scores AS s ON s.position = d.{shape.score_key}"
+            if shape.delta
+            else "\n    CROSS JOIN scores AS s ON s.position = directory_fts.rowid"
+        )
     return f"""
 SELECT count(*) FROM (
     SELECT 1 FROM directory_fts{scores}
-    WHERE directory_fts MATCH :match{_persona(persona)}
+    WHERE directory_fts MATCH :match{_persona(persona)}{shape.visible("directory_fts.rowid")}
     LIMIT :cap_plus_one
 )"""
 
 
-def count_by_scan(keys: Sequence[str], persona: bool) -> str:
+def count_by_scan(shape: Shape, keys: Sequence[str], persona: bool) -> str:
     """Counting without the full-text index (a common one- or two-character fragment), up to the cap."""
-    scores = "\n    CROSS JOIN scores AS s ON s.position = d.position" if persona else ""
+    scores = f"\n    CROSS JOIN scores AS s ON s.position = d.{shape.score_key}" if persona else ""
     return f"""
 SELECT count(*) FROM (
     SELECT 1 FROM directory AS d{scores}
-    WHERE {_instr(keys, "d")}{_persona(persona)}
+    WHERE {_instr(keys, "d")}{_persona(persona)}{shape.visible("d.position")}
     LIMIT :cap_plus_one
 )"""
 
 
-COUNT_PERSONA = "SELECT count(*) FROM scores WHERE persona = :persona"
+def count_persona(shape: Shape) -> str:
+    """Everyone of a persona (the heatmap's filter with an empty search box)."""
+    if shape.delta:
+        return """
+SELECT count(*) FROM directory AS d CROSS JOIN scores AS s ON s.position = d.main_position
+WHERE s.persona = :persona"""
+    return f"SELECT count(*) FROM scores WHERE persona = :persona{shape.visible('position')}"
 
 
 def matches_in_name_order(shape: Shape, descending: bool, persona: bool) -> str:
@@ -397,7 +563,7 @@ def matches_in_name_order(shape: Shape, descending: bool, persona: bool) -> str:
     return f"""
 SELECT {shape.columns}
 FROM directory_fts CROSS JOIN directory AS d ON d.position = directory_fts.rowid{shape.join}
-WHERE directory_fts MATCH :match{_persona(persona)}
+WHERE directory_fts MATCH :match{_persona(persona)}{shape.visible("d.position")}
 ORDER BY directory_fts.rowid{" DESC" if descending else ""}
 LIMIT :limit OFFSET :offset"""
 
@@ -407,9 +573,40 @@ def matches_sorted(shape: Shape, sort: Sort, descending: bool, persona: bool) ->
     return f"""
 SELECT {shape.columns}
 FROM directory_fts CROSS JOIN directory AS d ON d.position = directory_fts.rowid{shape.join}
-WHERE directory_fts MATCH :match{_persona(persona)}
+WHERE directory_fts MATCH :match{_persona(persona)}{shape.visible("d.position")}
 ORDER BY {sort.order_by(descending)}
 LIMIT :limit OFFSET :offset"""
+
+
+def matching_positions(shape: Shape) -> str:
+    """The positions of the full-text matches, as one comma-separated string (reading :most at most)."""
+    return """
+SELECT group_concat(rowid) FROM (
+    SELECT rowid FROM directory_fts WHERE directory_fts MATCH :match LIMIT :most
+)"""
+
+
+def rows_at(shape: Shape) -> str:
+    """The page's rows at the positions chosen (a JSON list), each with its position last."""
+    return f"""
+SELECT {shape.columns}, d.position
+FROM json_each(:positions) AS chosen CROSS JOIN directory AS d ON d.position = chosen.value{shape.join}"""
+
+
+def scan_sorted(shape: Shape, sort: Sort, descending: bool, keys: Sequence[str], persona: bool) -> str:
+    """Every row holding the text (or every row, for empty text), sorted: for a delta's few rows."""
+    where = f"\nWHERE {_instr(keys, 'd')}" if keys else "\nWHERE true"
+    return f"""
+SELECT {shape.columns}
+FROM directory AS d{shape.join}{where}{_persona(persona)}
+ORDER BY {sort.order_by(descending)}
+LIMIT :limit OFFSET :offset"""
+
+
+def count_scanned(shape: Shape, keys: Sequence[str], persona: bool) -> str:
+    """How many of a delta's rows hold the text (every one for empty text)."""
+    where = f"\nWHERE {_instr(keys, 'd')}" if keys else "\nWHERE true"
+    return f"SELECT count(*) FROM directory AS d{shape.join}{where}{_persona(persona)}"
 
 
 def walk(shape: Shape, sort: Sort, descending: bool, keys: Sequence[str], persona: bool) -> str:
@@ -420,16 +617,15 @@ def walk(shape: Shape, sort: Sort, descending: bool, keys: Sequence[str], person
     is deliberately no outer ORDER BY: the walk already yields rows in order, and sorting again would read
     the whole budget.
     """
-    covered = sort.table == "directory"
-    walked = _in_order(sort, descending, "position, " + ", ".join(SEARCH_KEYS) if covered else "position")
+    columns = "position, " + ", ".join(SEARCH_KEYS)  # every sort index carries the search keys
     return f"""
 SELECT {shape.columns}
 FROM (
-    {walked}
+    {_in_order(shape, sort, descending, columns)}
     LIMIT :budget
 ) AS w
 CROSS JOIN directory AS d ON d.position = w.position{shape.join}
-WHERE {_instr(keys, "w" if covered else "d")}{_persona(persona)}
+WHERE {_instr(keys, "w")}{_persona(persona)}
 LIMIT :limit OFFSET :offset"""
 
 
@@ -438,14 +634,14 @@ def browse(shape: Shape, sort: Sort, descending: bool, persona: bool) -> str:
     if persona:  # keep walking until the page has enough of the persona's members
         return f"""
 SELECT {shape.columns}
-FROM ({_in_order(sort, descending, "position")}) AS w
+FROM ({_in_order(shape, sort, descending, "position")}) AS w
 CROSS JOIN directory AS d ON d.position = w.position{shape.join}
 WHERE s.persona = :persona
 LIMIT :limit OFFSET :offset"""
     return f"""
 SELECT {shape.columns}
 FROM (
-    {_in_order(sort, descending, "position")}
+    {_in_order(shape, sort, descending, "position")}
     LIMIT :limit OFFSET :offset
 ) AS w
 CROSS JOIN directory AS d ON d.position = w.position{shape.join}"""

@@ -26,7 +26,7 @@ HOSTILE_ID = 2
 def dashboard_data(sample_layout: Layout, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The sample data with trained models, and one customer whose name is an HTML injection attempt."""
     root = tmp_path_factory.mktemp("dashboard") / "data"
-    shutil.copytree(sample_layout.root, root)
+    shutil.copytree(sample_layout.root, root, ignore=shutil.ignore_patterns("index"))
     layout = Layout(root)
     lines = layout.profiles.read_text(encoding="utf-8").splitlines()
     doc = json.loads(lines[HOSTILE_ID - 1])

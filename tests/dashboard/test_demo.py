@@ -40,6 +40,7 @@ def test_make_demo_generates_data_and_serves_customer360(tmp_path):
         )
         assert demo.poll() is None, demo.stdout.read()
         assert (tmp_path / "data" / "manifest.json").is_file()
+        assert (tmp_path / "data" / "index" / "CURRENT").is_file(), "make demo builds the directory first"
     finally:
         os.killpg(demo.pid, 15)
         demo.wait(timeout=30)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-from pathlib import Path
 
 import numpy as np
 import orjson
@@ -16,12 +15,18 @@ from connectors.config import Settings, parse_mysql_url
 from connectors.directory import Directory, UnknownCustomer, fold, search
 from connectors.layout import Layout, SourceMissing
 from connectors.tools import mysql_load
+from tests.connectors.directory.scan import (
+    FIELDS,
+    SORTS,
+    append,
+    brute_force,
+    copy_data,
+    new_profile,
+    scanned,
+    texts,
+)
 from tests.servers import MariaDBServer, wait_until
 
-SORTS = ["name", "phone", "email", "first_visit", "tenure"]
-FIELDS = {"any": ["name_key", "email_key", "phone_key"], "name": ["name_key"]}
-FIELDS |= {"email": ["email_key"], "phone": ["phone_key"]}
-SORT_KEY = {"phone": "phone", "email": "email_key", "first_visit": "first_visit", "tenure": "first_visit"}
 INJECTIONS = [
     "'; DROP TABLE directory; --",
     '" OR 1=1 --',
@@ -51,73 +56,6 @@ SPECIAL_PEOPLE = [
 ]
 
 
-def _profiles(layout: Layout) -> pd.DataFrame:
-    """The directory as the test computes it from the file, independently of the code under test."""
-    documents = [orjson.loads(line) for line in layout.profiles.read_bytes().splitlines() if line.strip()]
-    frame = pd.DataFrame(
-        {
-            "id": [d["id"] for d in documents],
-            "name": [d.get("name") for d in documents],
-            "email": [d.get("email") for d in documents],
-            "phone": [d.get("phone_number") for d in documents],
-            "first_visit": [d.get("first_visit") for d in documents],
-            "web_user_id": [d.get("web_user_id") for d in documents],
-        }
-    )
-    frame["name_key"] = frame["name"].map(fold)
-    frame["email_key"] = frame["email"].map(lambda e: fold(e) if isinstance(e, str) else None)
-    frame["phone_key"] = frame["phone"].map(
-        lambda p: p + "|" + p.replace("-", "") if isinstance(p, str) else None
-    )
-    frame = frame.sort_values(["name_key", "id"]).reset_index(drop=True)
-    frame["position"] = np.arange(1, len(frame) + 1)
-    return frame
-
-
-def _expected(profiles: pd.DataFrame, text: str, field: str, sort: str, descending: bool) -> pd.DataFrame:
-    """Brute force: every row whose folded key contains the folded text, in the documented order."""
-    needle = fold(text.replace("\x00", "").replace("\x1f", "")).strip()
-    rows = profiles
-    if needle:
-        found = np.zeros(len(profiles), dtype=bool)
-        for column in FIELDS[field]:
-            found |= profiles[column].fillna("").str.contains(needle, regex=False).to_numpy()
-        rows = profiles[found]
-    ascending = not descending if sort != "tenure" else descending
-    if sort == "name":
-        return rows.sort_values("position", ascending=ascending)
-    key = SORT_KEY[sort]
-    valued = rows[rows[key].notna()].sort_values([key, "position"], ascending=ascending)
-    return pd.concat([valued, rows[rows[key].isna()].sort_values("position", ascending=ascending)])
-
-
-def _texts(profiles: pd.DataFrame) -> list[str]:
-    """Fixed cases and fragments of real names, emails and phone numbers (deterministic)."""
-    rng = np.random.default_rng(3)
-    texts = ["", "e", "er", "jos", "JOSÉ", "  maria  ", "@mail", "zzqx", "qx", "6289", "628-", "o'", "ez"]
-    for column in ("name", "email", "phone"):
-        for value in profiles[column].dropna().sample(6, random_state=7):
-            start = int(rng.integers(0, max(1, len(value) - 2)))
-            texts.append(value[start : start + int(rng.integers(1, 7))])
-    return texts
-
-
-def _copy(layout: Layout, folder: Path) -> Layout:
-    shutil.copytree(layout.root, folder)
-    return Layout(folder)
-
-
-def _append(path: Path, *lines: str) -> None:
-    with path.open("a", encoding="utf-8") as out:
-        out.writelines(line + "\n" for line in lines)
-
-
-def _new_profile(customer_id: int, **fields) -> str:
-    document = {"id": customer_id, "first_visit": "2020-02-02", "photo": "avatar-001.jpg"} | fields
-    document.setdefault("address", {"state": "TX"})
-    return orjson.dumps(document).decode()
-
-
 @pytest.fixture(scope="module")
 def directory(sample_layout: Layout):
     with Directory(Settings(data_dir=sample_layout.root)) as opened:
@@ -126,14 +64,14 @@ def directory(sample_layout: Layout):
 
 @pytest.fixture(scope="module")
 def profiles(sample_layout: Layout) -> pd.DataFrame:
-    return _profiles(sample_layout)
+    return scanned(sample_layout)
 
 
 @pytest.fixture(scope="module")
 def special_layout(sample_layout: Layout, tmp_path_factory) -> Layout:
     """The sample with people whose names hold %, _, backslash, quotes and accents."""
-    layout = _copy(sample_layout, tmp_path_factory.mktemp("special") / "data")
-    _append(layout.profiles, *(_new_profile(900_001 + n, **p) for n, p in enumerate(SPECIAL_PEOPLE)))
+    layout = copy_data(sample_layout, tmp_path_factory.mktemp("special") / "data")
+    append(layout.profiles, *(new_profile(900_001 + n, **p) for n, p in enumerate(SPECIAL_PEOPLE)))
     return layout
 
 
@@ -144,10 +82,10 @@ def special_layout(sample_layout: Layout, tmp_path_factory) -> Layout:
 def test_search_returns_what_a_brute_force_scan_returns_for_every_field_order_and_page(
     directory, profiles, sort
 ):
-    for text in _texts(profiles):
+    for text in texts(profiles):
         for field in FIELDS:
             for descending in (False, True):
-                expected = _expected(profiles, text, field, sort, descending)
+                expected = brute_force(profiles, text, field, sort, descending)
                 for page in (1, 2) if field == "any" else (1,):
                     result = directory.search(text, field=field, sort=sort, descending=descending, page=page)
                     want = expected["id"].iloc[(page - 1) * 25 : page * 25].tolist()
@@ -165,9 +103,9 @@ def test_walks_and_caps_agree_with_the_scan_when_the_thresholds_are_small(
     monkeypatch.setattr(search, "CAP", 40)
     monkeypatch.setattr(search, "WALK_BUDGET", 30)
     monkeypatch.setattr(search, "MAX_SHORT_TERMS", 5)
-    for text in _texts(profiles):
+    for text in texts(profiles):
         for descending in (False, True):
-            expected = _expected(profiles, text, "any", sort, descending)
+            expected = brute_force(profiles, text, "any", sort, descending)
             for page in (1, 3):
                 result = directory.search(text, sort=sort, descending=descending, page=page, page_size=10)
                 case = f"{text!r} sort={sort} descending={descending} page={page}"
@@ -200,11 +138,11 @@ def test_percent_underscore_backslash_and_quotes_are_plain_characters(special_la
         ]:
             result = directory.search(text)
             assert result.rows["name"].tolist() == [name], text
-        people = _profiles(special_layout)
+        people = scanned(special_layout)
         for text in ("%", "_", "\\", '"', "e@x", "ed"):
             assert (
                 directory.search(text).rows["id"].tolist()
-                == _expected(people, text, "any", "name", False)["id"].iloc[:25].tolist()
+                == brute_force(people, text, "any", "name", False)["id"].iloc[:25].tolist()
             )
         assert directory.search("e@x").rows["name"].tolist() == ["Ed"]
 
@@ -213,7 +151,7 @@ def test_injection_attempts_are_searched_for_as_text(directory, profiles):
     for text in INJECTIONS:
         for field in FIELDS:
             for sort in ("name", "email"):
-                expected = _expected(profiles, text, field, sort, False)
+                expected = brute_force(profiles, text, field, sort, False)
                 result = directory.search(text, field=field, sort=sort)
                 assert result.rows["id"].tolist() == expected["id"].iloc[:25].tolist(), text
                 assert result.total == len(expected), text
@@ -222,7 +160,7 @@ def test_injection_attempts_are_searched_for_as_text(directory, profiles):
 
 
 def test_empty_text_pages_through_everyone_in_the_chosen_order(directory, profiles):
-    expected = _expected(profiles, "", "any", "tenure", True)
+    expected = brute_force(profiles, "", "any", "tenure", True)
     seen = []
     for page in range(1, 8):
         result = directory.search("", sort="tenure", descending=True, page=page, page_size=500)
@@ -271,7 +209,7 @@ def test_scores_sort_by_churn_risk_and_filter_by_persona(sample_layout, profiles
         assert result.rows["churn_risk"].tolist() == pytest.approx(top["churn_risk"].tolist())
         filtered = directory.search("an", persona=2, sort="churn_risk", page_size=500)
         members = set(scores.loc[scores["persona"] == 2, "customer_id"])
-        expected = _expected(profiles, "an", "any", "name", False)
+        expected = brute_force(profiles, "an", "any", "name", False)
         expected = expected[expected["id"].isin(members)]
         assert set(filtered.rows["id"]) == set(expected["id"]) and filtered.total == len(expected)
         assert set(filtered.rows["persona_name"]) == {"Persona 2"}
@@ -332,19 +270,19 @@ def test_web_users_link_website_ids_to_customers(directory, profiles):
 
 
 def test_malformed_lines_are_skipped_counted_and_logged_with_file_and_line(sample_layout, tmp_path, caplog):
-    layout = _copy(sample_layout, tmp_path / "data")
+    layout = copy_data(sample_layout, tmp_path / "data")
     lines_before = len(layout.profiles.read_bytes().splitlines())
-    _append(
+    append(
         layout.profiles,
         "{not json",
         '{"name": "No Id"}',
         "[1, 2, 3]",
-        _new_profile(1, name="Second Erika"),  # id 1 again: the first line wins
-        _new_profile(777_777, name="Valid Newcomer"),
+        new_profile(1, name="Second Erika"),  # id 1 again: the first line wins
+        new_profile(777_777, name="Valid Newcomer"),
         '{"id": 777778, "name": "Cut short',
     )
     survey = sorted(layout.surveys.glob("*.json"))[0]
-    _append(survey, "garbage", '{"rating": 5}')
+    append(survey, "garbage", '{"rating": 5}')
     with caplog.at_level(logging.WARNING), Directory(Settings(data_dir=layout.root)) as directory:
         health = directory.health()
         assert health["malformed_lines"] == {"crm/profiles.jsonl": 5, f"surveys/{survey.name}": 2}
@@ -359,10 +297,10 @@ def test_malformed_lines_are_skipped_counted_and_logged_with_file_and_line(sampl
 
 
 def test_a_changed_source_is_picked_up_without_a_restart(sample_layout, tmp_path):
-    layout = _copy(sample_layout, tmp_path / "data")
+    layout = copy_data(sample_layout, tmp_path / "data")
     with Directory(Settings(data_dir=layout.root)) as directory:
         assert directory.search("quasimodo").total == 0
-        _append(layout.profiles, _new_profile(888_888, name="Zyx Quasimodo", email="zq@example.com"))
+        append(layout.profiles, new_profile(888_888, name="Zyx Quasimodo", email="zq@example.com"))
         wait_until(lambda: directory.search("quasimodo").total == 1, timeout=60, message="the new profile")
         assert directory.customer(888_888).profile["name"] == "Zyx Quasimodo"
         answer = {"response_id": 1, "customer_id": 888_888, "submitted": "2026-10-30T10:00:00", "rating": 2}
@@ -381,7 +319,7 @@ def test_missing_profiles_name_the_setting_to_fix(tmp_path):
 
 
 def test_missing_banking_files_leave_search_working_and_say_why(sample_layout, tmp_path):
-    layout = _copy(sample_layout, tmp_path / "data")
+    layout = copy_data(sample_layout, tmp_path / "data")
     shutil.rmtree(layout.root / "banking")
     with Directory(Settings(data_dir=layout.root)) as directory:
         assert directory.search("maria").total > 0
@@ -461,11 +399,14 @@ def test_banking_going_away_and_coming_back_is_survived_and_reported(banking_url
 
 @pytest.mark.mariadb
 def test_banking_down_at_start_still_opens_the_directory_and_fills_in_later(
-    banking_url, sample_layout, mariadb
+    banking_url, sample_layout, mariadb, tmp_path
 ):
+    """With no build yet (an index folder of its own) and MySQL down, the first build has no products."""
     mariadb.stop()
     try:
-        remote = Directory(Settings(data_dir=sample_layout.root, mysql_url=banking_url))
+        remote = Directory(
+            Settings(data_dir=sample_layout.root, mysql_url=banking_url, index_dir=tmp_path / "index")
+        )
     finally:
         mariadb.start()
     with remote:
