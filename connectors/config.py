@@ -164,7 +164,8 @@ class Settings:
     backend_port: int | None = _setting(
         "C360_BACKEND_PORT",
         "--backend-port",
-        "first of the consecutive ports of the dashboard processes behind the proxy; unset: PORT + 1",
+        "first of the consecutive ports of the dashboard processes behind the proxy; unset: PORT + 1 "
+        "(PORT with --proxy none)",
         kind=int,
     )
     proxy: str = _setting(
@@ -196,8 +197,9 @@ class Settings:
 
     @property
     def backend_ports(self) -> list[int]:
-        """The ports of the dashboard processes behind the proxy (``processes`` of them)."""
-        first = self.backend_port or self.port + 1
+        """The ports of the dashboard processes behind the proxy (``processes`` of them): from
+        ``backend_port``, else after the proxy's PORT, or from PORT on when the proxy is elsewhere."""
+        first = self.backend_port or (self.port + 1 if self.proxy == "haproxy" else self.port)
         return list(range(first, first + self.processes))
 
     @property

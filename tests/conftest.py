@@ -20,7 +20,14 @@ from connectors.config import Settings
 from connectors.layout import Layout
 from connectors.tools.local_broker import LocalBroker
 from tests.sample_data import make_sample
-from tests.servers import CHROMIUM_ARGS, CHROMIUM_MISSING, MariaDBServer, MissingComponent, find_chromium
+from tests.servers import (
+    CHROMIUM_ARGS,
+    CHROMIUM_MISSING,
+    MariaDBServer,
+    MissingComponent,
+    RedisServer,
+    find_chromium,
+)
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -33,6 +40,24 @@ def mariadb() -> Iterator[MariaDBServer]:
     """A running MariaDB with an empty ``c360`` database; ``mariadb.url`` says where."""
     try:
         server = MariaDBServer()
+    except MissingComponent as exc:
+        pytest.skip(str(exc))
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A running redis-server on loopback that keeps nothing on disk; ``redis_server.url`` says where.
+
+    Tests keep apart by topic (the live state's keys start with ``c360:{topic}:``). A test that stops it
+    must start it again before it ends; it then comes back empty.
+    """
+    try:
+        server = RedisServer()
     except MissingComponent as exc:
         pytest.skip(str(exc))
     try:

@@ -144,10 +144,11 @@ class KafkaSource:
         if new:
             try:
                 since_ms = int((time.time() - self.lookback.total_seconds()) * 1000)
-                start = lookback_offsets(consumer, self.topic, new, since_ms)
+                found = lookback_offsets(consumer, self.topic, new, since_ms)
             except KafkaException as error:
                 self.status.set("offline", f"{self.describe()}: {error.args[0].str()}")
                 return
+            start = [TopicPartition(self.topic, p, offset) for p, (offset, _, _) in found.items()]
             consumer.incremental_assign(start)
             for tp in start:
                 self._start[tp.partition] = tp.offset
@@ -228,8 +229,9 @@ def consumer_config(settings: Settings, client_id: str, group_id: str, on_error:
 
 def lookback_offsets(
     consumer: Consumer, topic: str, partitions: list[int], since_ms: int
-) -> list[TopicPartition]:
-    """The first offset at or after ``since_ms`` in each partition.
+) -> dict[int, tuple[int, int, bool]]:
+    """Where to start in each partition to read from ``since_ms`` on: partition -> (offset, low watermark,
+    whether the broker found the offset by time).
 
     Watermarks are read first, so a partition whose messages are all older starts exactly where the
     next message will land. Brokers without time lookup (librdkafka's mock answers -1 for every
@@ -242,11 +244,11 @@ def lookback_offsets(
     found = consumer.offsets_for_times(
         [TopicPartition(topic, p, since_ms) for p in partitions], timeout=METADATA_TIMEOUT_S
     )
-    start = []
+    start = {}
     for tp in found:
         low, high = marks[tp.partition]
-        offset = tp.offset if tp.offset >= 0 else max(low, high - FALLBACK_TAIL)
-        start.append(TopicPartition(topic, tp.partition, offset))
+        by_time = tp.offset >= 0
+        start[tp.partition] = (tp.offset if by_time else max(low, high - FALLBACK_TAIL), low, by_time)
     return start
 
 
