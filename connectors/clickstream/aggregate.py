@@ -184,6 +184,7 @@ class Aggregator:
         self._redis_problem: str | None = None
         self._next_retry = self._next_commit = self._next_progress = self._next_heartbeat = 0.0
         self._recent: deque[tuple[float, int, int]] = deque(maxlen=512)
+        self._counted: Counter = Counter()  # since this aggregator started
         self._errors = LogThrottle()
         self._drop_log = DropLog(log)
         self._cooperative = "cooperative" in settings.kafka_options.get("partition.assignment.strategy", "")
@@ -378,6 +379,7 @@ class Aggregator:
         for reason, count in dropped.items():
             totals[f"dropped:{reason}"] = totals.get(f"dropped:{reason}", 0) + count
         self._recent.append((time.monotonic(), received, accepted))
+        self._counted.update(received=received, accepted=accepted, dropped=sum(dropped.values()))
 
     def _track_progress(self, consumer: Consumer) -> None:
         if self._paused:
@@ -504,6 +506,9 @@ class Aggregator:
             "messages_per_s": sum(r for r, _ in recent) / RATE_SPAN_S,
             "clicks_per_s": sum(a for _, a in recent) / RATE_SPAN_S,
             "state": "paused: Redis unreachable" if self._paused else "live",
+            "received": self._counted["received"],
+            "accepted": self._counted["accepted"],
+            "dropped": self._counted["dropped"],
             "lag": sum(max(0, (t.high or 0) - t.position) for t in self._tallies.values()),
         }
 
