@@ -14,7 +14,8 @@ key                           what                                              
 ``progress``                  sorted set: partition -> every click stamped before   one per partition
                               this time (ms) is in the rates
 ``clicks:{customer}``         sorted set of the customer's latest clicks: score     50, expires an hour
-                              its time, member ``partition:offset:product:url``     after their last click
+                              its time, member ``partition:offset:product:url``     (less up to a minute)
+                                                                                    after their last click
 ``seen``                      hash: customer -> ``time:product:url`` of their       one per customer
                               latest click
 ``online``                    sorted set: customer -> time of their latest click    one per customer
@@ -79,6 +80,7 @@ log = logging.getLogger(__name__)
 
 RATE_TTL_S = 420  # a bucket is served for 5 minutes (and a second of window) after it ends
 CLICKS_TTL_S = 3600  # a customer's latest clicks: the products of the last hour come from them
+EXPIRE_AGAIN_S = 60  # a writer renews a customer's expiry at most this often (a command a click saved)
 CLICKS_PER_CUSTOMER = 50
 AGGREGATOR_TTL_S = 15  # an aggregator whose heartbeat is older is not alive
 AGGREGATOR_ALIVE_MS = 10_000
@@ -159,6 +161,7 @@ class StateWriter:
         self.client = client
         self.keys = keys
         self.clicks_per_customer = clicks_per_customer
+        self._expiry_set: OrderedDict[int, float] = OrderedDict()  # customer -> when this writer renewed it
 
     def epoch(self) -> tuple[str, bool]:
         """The state's epoch, and whether it was set just now (Redis held no state: new or emptied)."""
