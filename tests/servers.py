@@ -106,6 +106,18 @@ def _kill_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
         os.killpg(process.pid, sig)
 
 
+def _terminate(process: subprocess.Popen[bytes] | None, timeout: float) -> None:
+    """SIGTERM a server's process group and wait; SIGKILL it if it does not end within ``timeout``."""
+    if process is None or process.poll() is not None:
+        return
+    _kill_group(process, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(process, signal.SIGKILL)
+        process.wait()
+
+
 class MariaDBServer:
     """A private MariaDB server in a temporary directory, on a random loopback port.
 
@@ -227,14 +239,7 @@ class MariaDBServer:
     def stop(self) -> None:
         """Shut the server down cleanly (SIGTERM flushes InnoDB); kill its process group if it hangs."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        _kill_group(process, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            _kill_group(process, signal.SIGKILL)
-            process.wait()
+        _terminate(process, timeout=30)
 
     def restart(self) -> None:
         """Stop and start again with the same port and data, as after a database outage."""
@@ -341,14 +346,7 @@ class RedisServer:
     def stop(self) -> None:
         """End the server (SIGTERM: it saves first only when persistent) and wait for it."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        _kill_group(process, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            _kill_group(process, signal.SIGKILL)
-            process.wait()
+        _terminate(process, timeout=15)
 
     def close(self) -> None:
         """Stop the server and delete its directory."""

@@ -219,14 +219,18 @@ class Aggregator:
         )
         try:
             while not stopping.is_set():
-                with collecting_between_batches():
-                    messages = consumer.consume(BATCH_SIZE, POLL_TIMEOUT_S)
-                    if messages:
-                        self._deliver(messages)
-                    del messages
-                self._track_progress(consumer)
-                self._flush(consumer)
-                self._heartbeat()
+                try:
+                    with collecting_between_batches():
+                        messages = consumer.consume(BATCH_SIZE, POLL_TIMEOUT_S)
+                        if messages:
+                            self._deliver(messages)
+                        del messages
+                    self._track_progress(consumer)
+                    self._flush(consumer)
+                    self._heartbeat()
+                except KafkaException as error:  # the broker is away: librdkafka reconnects by itself
+                    self._report(error.args[0])
+                    stopping.wait(RETRY_S)
         finally:
             self._flush(consumer, final=True)
             consumer.close()  # leaves the group: the others take the partitions at once
@@ -254,6 +258,18 @@ class Aggregator:
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Start each new partition where its last owner committed, or in the recent past."""
+        try:
+            self._assign(consumer, partitions)
+        except KafkaException as error:  # the broker went away mid-rebalance: take them as Kafka says
+            log.warning("aggregator %s could not place its new partitions: %s", self.id, error.args[0].str())
+            for tp in partitions:
+                self._tallies[tp.partition] = PartitionTally(tp.partition, 0, None)
+            if self._cooperative:
+                consumer.incremental_assign(partitions)
+            else:
+                consumer.assign(partitions)
+
+    def _assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         numbers = [tp.partition for tp in partitions]
         metadata = consumer.list_topics(self.topic, timeout=METADATA_TIMEOUT_S).topics.get(self.topic)
         self._partitions = len(metadata.partitions) if metadata is not None else max(numbers, default=-1) + 1
