@@ -34,10 +34,12 @@ index: models  ## build the directory once per data version (a progress bar), un
 demo: index  ## serve the dashboard on embedded defaults at http://localhost:$(PORT)/customer360
 	$(BIN)/python -m dashboard
 
-test-deps:  ## MariaDB server and Chromium from Debian's packages, when missing
+test-deps:  ## MariaDB server, Chromium, redis-server and HAProxy from Debian's packages, when missing
 	@missing=""; \
 	command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || missing="$$missing mariadb-server"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing="$$missing haproxy"; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 			echo "Installing$$missing from Debian's packages"; \
@@ -47,7 +49,7 @@ test-deps:  ## MariaDB server and Chromium from Debian's packages, when missing
 		fi; \
 	fi
 
-test: install test-deps  ## the whole suite, with real MariaDB, Kafka-protocol broker and Chromium
+test: install test-deps  ## the whole suite, with real MariaDB, Kafka-protocol broker, Redis, HAProxy and Chromium
 	$(BIN)/python -m pytest
 
 lint:  ## ruff, as the test suite runs it
@@ -62,6 +64,7 @@ bench: install  ## the benchmarks, each printing JSON (see README; about 40 minu
 	$(BIN)/python -m bench.models --json
 	$(BIN)/python -m bench.sessions --sessions 50 --json
 	$(BIN)/python -m bench.kiosk --json
+	$(BIN)/python -m bench.scale --json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

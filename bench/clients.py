@@ -41,6 +41,7 @@ class ListeningClient:
     def __init__(self, url: str):
         self.url = websocket_url_for_server_url(url)  # http://host/app -> ws://host/app/ws
         self.frames = 0
+        self.cookies: dict[str, str] = {}  # what the websocket's upgrade response set (a proxy's cookie)
         self._protocol = Protocol()
         self._socket: WebSocketClientConnection | None = None
 
@@ -50,6 +51,9 @@ class ListeningClient:
         self._socket = await websocket_connect(
             HTTPRequest(self.url), subprotocols=["bokeh", token], max_message_size=MAX_MESSAGE_BYTES
         )
+        for header in self._socket.headers.get_list("Set-Cookie"):
+            name, _, value = header.split(";", 1)[0].partition("=")
+            self.cookies[name.strip()] = value.strip()
         receiver = Receiver(self._protocol)
         await self._expect(receiver, "ACK")
         await self._send(self._protocol.create("PULL-DOC-REQ"))

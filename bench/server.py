@@ -45,21 +45,28 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def serve(command: list[str]) -> subprocess.Popen:
-    """Start a server command in its own process group, quietly."""
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, every thread) the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def serve(command: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start a server command in its own process group, quietly (``env`` added to this environment)."""
     return subprocess.Popen(
         command,
+        env={**os.environ, **(env or {})},
         start_new_session=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
 
 
-def serve_dashboard(data_dir: Path) -> tuple[subprocess.Popen, str]:
+def serve_dashboard(data_dir: Path, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
     """``python -m dashboard`` on a free port; returns the process and the page's URL."""
     port = free_port()
-    process = serve([sys.executable, "-m", "dashboard", "--data-dir", str(data_dir), "--port", str(port)])
-    return process, f"http://127.0.0.1:{port}/customer360"
+    command = [sys.executable, "-m", "dashboard", "--data-dir", str(data_dir), "--port", str(port)]
+    return serve(command, env), f"http://127.0.0.1:{port}/customer360"
 
 
 def wait_answering(url: str, process: subprocess.Popen, timeout: float = 180, per_request: float = 5) -> None:

@@ -100,6 +100,12 @@ class Producer:
         if self._process.returncode not in (0, -15):
             raise RuntimeError(f"the producer failed: {errors}")
 
+    def wait(self, timeout: float) -> None:
+        """Wait until every click it was asked for is delivered; raise if it could not deliver them all."""
+        _, errors = self._process.communicate(timeout=timeout)
+        if self._process.returncode != 0:
+            raise RuntimeError(f"the producer failed: {errors}")
+
 
 def wait_for(predicate, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout

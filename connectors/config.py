@@ -15,7 +15,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_DIR = PROJECT_ROOT / ".data"
@@ -50,8 +50,43 @@ class MySQLTarget:
         return f"mysql://{self.user}@{self.host}:{self.port}/{self.database}"
 
 
-def _setting(env: str, flag: str, help: str, default=None, kind=str):
-    return field(default=default, metadata={"env": env, "flag": flag, "help": help, "kind": kind})
+@dataclass(frozen=True)
+class RedisTarget:
+    """Where the shared live click state lives, parsed from ``C360_REDIS_URL``.
+
+    The URL is handed to redis-py as it is (``redis.Redis.from_url``), so its user and password (Redis 6
+    ACLs), database number and TLS options (``rediss://…?ssl_ca_certs=…``) all pass through.
+    """
+
+    url: str = field(repr=False)
+    host: str
+    port: int
+    database: int
+    user: str | None
+    password: str | None = field(repr=False)
+    tls: bool
+    options: dict[str, str]
+
+    def redacted(self) -> str:
+        """The URL with ``***`` for its password, safe to show on screen and in logs."""
+        return redact_url(self.url)
+
+
+def redact_url(url: str) -> str:
+    """``scheme://user:***@host…``: the URL with its password (if any) replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{user}:***@{host}").geturl()
+
+
+def _setting(env: str, flag: str, help: str, default=None, kind=str, secret: bool = False):
+    """A setting's field; a ``secret`` one (it may hold a password) is left out of the settings' repr."""
+    return field(
+        default=default, repr=not secret, metadata={"env": env, "flag": flag, "help": help, "kind": kind}
+    )
 
 
 @dataclass(frozen=True)
@@ -111,6 +146,40 @@ class Settings:
     replay_rate: float = _setting(
         "C360_REPLAY_RATE", "--replay-rate", "clicks per second replayed when no Kafka is set", 50.0, float
     )
+    # Beyond one machine: the click aggregators, the shared live state and many dashboard processes.
+    redis_url: str | None = _setting(
+        "C360_REDIS_URL",
+        "--redis-url",
+        "redis://[user:password@]host:port[/db] (rediss:// for TLS) of the live click state the aggregators "
+        "write; unset: each dashboard process keeps its own",
+        secret=True,
+    )
+    aggregator_group: str = _setting(
+        "C360_AGGREGATOR_GROUP",
+        "--aggregator-group",
+        "Kafka consumer group id of the click aggregators",
+        "customer360-aggregators",
+    )
+    processes: int = _setting(
+        "C360_PROCESSES",
+        "--processes",
+        "dashboard processes `python -m dashboard` starts behind HAProxy (1: one process, no proxy)",
+        1,
+        int,
+    )
+    backend_port: int | None = _setting(
+        "C360_BACKEND_PORT",
+        "--backend-port",
+        "first of the consecutive ports of the dashboard processes behind the proxy; unset: PORT + 1 "
+        "(PORT with --proxy none)",
+        kind=int,
+    )
+    proxy: str = _setting(
+        "C360_PROXY",
+        "--proxy",
+        "what fronts the processes: haproxy (started on PORT), or none (a proxy on another machine does)",
+        "haproxy",
+    )
 
     @property
     def index_folder(self) -> Path:
@@ -131,6 +200,18 @@ class Settings:
     def kafka_options(self) -> dict[str, str]:
         """Extra librdkafka settings read from ``kafka_config`` (empty when it is unset)."""
         return parse_kafka_config(self.kafka_config) if self.kafka_config else {}
+
+    @property
+    def redis(self) -> RedisTarget | None:
+        """The parsed Redis target, or None when every process keeps its own live state."""
+        return parse_redis_url(self.redis_url) if self.redis_url else None
+
+    @property
+    def backend_ports(self) -> list[int]:
+        """The ports of the dashboard processes behind the proxy (``processes`` of them): from
+        ``backend_port``, else after the proxy's PORT, or from PORT on when the proxy is elsewhere."""
+        first = self.backend_port or (self.port + 1 if self.proxy == "haproxy" else self.port)
+        return list(range(first, first + self.processes))
 
     @property
     def kafka_servers(self) -> list[str]:
@@ -170,6 +251,62 @@ def parse_mysql_url(url: str) -> MySQLTarget:
         user=unquote(parts.username or "root"),
         password=unquote(parts.password or ""),
         database=parts.path.strip("/"),
+    )
+
+
+REDIS_URL_OPTIONS = frozenset(
+    {
+        "db",
+        "ssl_ca_certs",
+        "ssl_ca_path",
+        "ssl_certfile",
+        "ssl_keyfile",
+        "ssl_password",
+        "ssl_cert_reqs",
+        "ssl_check_hostname",
+        "ssl_min_version",
+        "ssl_ciphers",
+        "socket_timeout",
+        "socket_connect_timeout",
+        "health_check_interval",
+        "client_name",
+        "protocol",
+    }
+)
+
+
+def parse_redis_url(url: str) -> RedisTarget:
+    """Parse ``redis://`` or ``rediss://`` (TLS); raise ConfigError naming the setting, password hidden."""
+    parts = urlsplit(url)
+    problem = None
+    options = dict(parse_qsl(parts.query, keep_blank_values=True))
+    unknown = sorted(set(options) - REDIS_URL_OPTIONS)
+    if parts.scheme not in ("redis", "rediss"):
+        problem = "the scheme must be redis:// (or rediss:// for TLS)"
+    elif not parts.hostname:
+        problem = "a host is missing"
+    elif unknown:
+        problem = f"unknown option {unknown[0]!r} (known: {', '.join(sorted(REDIS_URL_OPTIONS))})"
+    else:
+        try:
+            port = parts.port or 6379
+            database = int(parts.path.strip("/") or options.get("db") or 0)
+        except ValueError:
+            problem = "the port and the database must be numbers"
+    if problem:
+        raise ConfigError(
+            f"{describe('redis_url')}: {problem}; expected redis://[user:password@]host:port[/db], "
+            f"got {redact_url(url)!r}"
+        )
+    return RedisTarget(
+        url=url,
+        host=parts.hostname,
+        port=port,
+        database=database,
+        user=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password is not None else None,
+        tls=parts.scheme == "rediss",
+        options=options,
     )
 
 
@@ -224,10 +361,45 @@ def _validate(settings: Settings) -> Settings:
         raise ConfigError(f"{describe('data_dir')}: {settings.data_dir} is a file, not a folder")
     if settings.index_folder.exists() and not settings.index_folder.is_dir():
         raise ConfigError(f"{describe('index_dir')}: {settings.index_folder} is a file, not a folder")
+    _validate_scaling(settings)
     settings.mysql  # noqa: B018 - parsing validates the URL
+    settings.redis  # noqa: B018 - parsing validates the URL
     settings.kafka_servers  # noqa: B018 - parsing validates the list
     settings.kafka_options  # noqa: B018 - parsing validates the file
     return settings
+
+
+def _validate_scaling(settings: Settings) -> None:
+    if not 1 <= settings.processes <= 64:
+        raise ConfigError(f"{describe('processes')}: expected 1 to 64 processes, got {settings.processes}")
+    if settings.proxy not in ("haproxy", "none"):
+        raise ConfigError(f"{describe('proxy')}: expected haproxy or none, got {settings.proxy!r}")
+    if not settings.aggregator_group.strip():
+        raise ConfigError(f"{describe('aggregator_group')}: the consumer group id is empty")
+    ports = settings.backend_ports
+    if settings.processes > 1 and not 0 < ports[0] <= ports[-1] < 65536:
+        raise ConfigError(
+            f"{describe('backend_port')}: the ports {ports[0]}–{ports[-1]} are not all between 1 and 65535"
+        )
+    if settings.processes > 1 and settings.proxy == "haproxy" and settings.port in ports:
+        raise ConfigError(
+            f"{describe('backend_port')}: the processes' ports {ports[0]}–{ports[-1]} include the proxy's "
+            f"port {settings.port}"
+        )
+
+
+def environment(settings: Settings) -> dict[str, str]:
+    """The settings as environment variables, for a child process that must run with the same ones.
+
+    Children get them in their environment rather than on their command line, where any user of the
+    machine could read a password (``ps``).
+    """
+    variables = {}
+    for f in fields(Settings):
+        value = getattr(settings, f.name)
+        if value is not None:
+            variables[f.metadata["env"]] = str(value)
+    return variables
 
 
 def add_arguments(parser: argparse.ArgumentParser, only: Sequence[str] | None = None) -> None:

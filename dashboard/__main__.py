@@ -1,49 +1,18 @@
 """`python -m dashboard`: serve Customer 360 with `panel serve`, configured from connectors/config.py.
 
-The one settings module decides the port and options, so `make demo`, a kiosk box and a production
-host start the server the same way.
+With ``--processes N`` (``C360_PROCESSES``) it starts N dashboard processes behind HAProxy instead
+(``dashboard/fleet.py``); the one settings module decides ports and options either way.
 """
 
 from __future__ import annotations
 
 import os
-import secrets
 import sys
-from pathlib import Path
 
 from panel.command import main as panel_main
 
 from connectors import config
-
-APP = Path(__file__).with_name("customer360.py")
-ASSETS = Path(__file__).resolve().parents[1] / "assets"
-
-
-def serve_arguments(settings: config.Settings, argv: list[str]) -> list[str]:
-    """The `panel serve` command line for these settings (flags after `--args` reach the app)."""
-    args = [
-        "panel",
-        "serve",
-        str(APP),
-        "--port",
-        str(settings.port),
-        "--address",
-        settings.address,
-        "--static-dirs",
-        f"c360-assets={ASSETS}",
-        "--keep-alive",
-        "10000",
-        "--allow-websocket-origin",
-        f"localhost:{settings.port}",
-        "--allow-websocket-origin",
-        f"127.0.0.1:{settings.port}",
-    ]
-    for origin in settings.allowed_origins:
-        args += ["--allow-websocket-origin", origin]
-    if settings.basic_auth:
-        secret = settings.cookie_secret or secrets.token_urlsafe(32)
-        args += ["--basic-auth", settings.basic_auth, "--cookie-secret", secret]
-    return [*args, "--args", *argv]
+from dashboard.serve import serve_arguments
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -53,6 +22,10 @@ def main(argv: list[str] | None = None) -> None:
         settings = config.load(argv)
     except config.ConfigError as error:
         sys.exit(f"error: {error}")
+    if settings.processes > 1 or settings.proxy == "none":
+        from dashboard.fleet import Fleet  # a supervisor: it imports nothing of the dashboard itself
+
+        sys.exit(Fleet(settings).run())
     sys.argv = serve_arguments(settings, argv)
     panel_main()
 

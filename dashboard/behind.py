@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import panel as pn
 import param
 from panel.viewable import Viewer
@@ -60,7 +62,8 @@ class BehindTheScenes(Viewer):
 · refreshed {escape(directory.get("refreshed_at", "?"))}</li>
 <li>stream: {escape(stream.get("source", "?"))} · {escape(stream.get("state", "?"))}
 · {stream.get("messages_per_s", 0):,.0f} msg/s · lag {escape(stream.get("lag", "?"))} · dropped {dropped_text}</li>
-<li>{model_line}</li></ul>"""
+<li>{model_line}</li>
+<li class='c360-served-by'>served by process {os.getpid()} on port {services.settings.port}</li></ul>"""
         if html != self.health.object:
             self.health.object = html
 

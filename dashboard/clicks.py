@@ -1,6 +1,7 @@
 """Live click-stream views: the whole website's clicks per second, the selected customer's activity, health.
 
-Every view pulls from the process-wide ``ClickStream`` on its own periodic callback, in its own session:
+Every view pulls from the process-wide live state (a ``LiveState``: the process's own ``ClickStream``, or the
+aggregators' state in Redis) on its own periodic callback, in its own session:
 the consumer thread never touches a Bokeh model, each browser gets updates at the pace of its own timer,
 and the live line receives only the rows that are new (``ColumnDataSource.stream`` with a rollover); the
 customer's timeline is redrawn only when they click. When the session ends, the callbacks stop and the
@@ -33,8 +34,8 @@ from connectors.clickstream import (
     HISTORY_BUCKETS,
     ONLINE_WITHIN,
     RATE_WINDOW_BUCKETS,
-    ClickStream,
     LastSeen,
+    LiveState,
     rates_frame,
 )
 from dashboard.markup import HTMLText, escape
@@ -51,7 +52,7 @@ PAGE_CHARS = 80  # page addresses longer than this are shortened on screen (in f
 class LiveView(pn.viewable.Viewer):
     """A view that pulls from the stream every ``period`` ms while its session lives."""
 
-    stream = param.ClassSelector(class_=ClickStream, constant=True, doc="the process-wide click stream")
+    stream = param.ClassSelector(class_=LiveState, constant=True, doc="the process-wide live click state")
     period = param.Integer(default=1000, bounds=(100, None), constant=True, doc="milliseconds between pulls")
     paused = param.Boolean(default=False, doc="skip pulls while hidden (in a collapsed card)")
 
@@ -115,7 +116,7 @@ class SharedRates:
     50 sessions open that was most of the server's steady work (profiled), all of it identical.
     """
 
-    def __init__(self, stream: ClickStream):
+    def __init__(self, stream: LiveState):
         self._stream = weakref.ref(stream)  # the registry below is keyed on the stream: do not keep it alive
         self._rows = rates_frame(np.empty(0, np.int64), np.empty((0, len(PRODUCTS))))
         self._snapshot = RatesSnapshot(None, np.empty(0, np.int64), np.empty(0), _summary_html(self._rows))
@@ -147,10 +148,10 @@ class SharedRates:
             return self._snapshot
 
 
-_SHARED_RATES: weakref.WeakKeyDictionary[ClickStream, SharedRates] = weakref.WeakKeyDictionary()
+_SHARED_RATES: weakref.WeakKeyDictionary[LiveState, SharedRates] = weakref.WeakKeyDictionary()
 
 
-def shared_rates(stream: ClickStream) -> SharedRates:
+def shared_rates(stream: LiveState) -> SharedRates:
     """The process's ``SharedRates`` for a stream, made on first use."""
     if stream not in _SHARED_RATES:
         _SHARED_RATES[stream] = SharedRates(stream)
@@ -412,7 +413,11 @@ class StreamHealth(LiveView):
 
 
 def health_html(health: dict) -> str:
-    """The health dictionary as a short list; an offline stream says so first."""
+    """The health dictionary as a short list; an offline stream says so first.
+
+    A shared state (Redis) also lists the aggregators alive and each partition's lag behind its committed
+    offset; its drops are summed over the aggregators.
+    """
     state = "offline" if health["state"] == "offline" else "ok" if health["state"] == "live" else "other"
     dropped = ", ".join(
         f"{reason.replace('_', ' ')} {count:,}" for reason, count in health["dropped"].items() if count
@@ -427,5 +432,29 @@ def health_html(health: dict) -> str:
         f"<li>messages/s: {health['messages_per_s']:,.0f} (accepted clicks/s: {health['clicks_per_s']:,.0f})</li>"
         f"<li>dropped: {dropped or 'none'}"
         f" <span class='c360-muted'>of {health['received']:,} received</span></li>"
-        "</ul></div>"
+        f"{_aggregators_html(health)}</ul></div>"
     )
+
+
+def _aggregators_html(health: dict) -> str:
+    """The aggregators alive and the lag per partition, for a state the aggregators share."""
+    if "aggregators" not in health:
+        return ""
+    alive = "".join(
+        f"<li>{escape(a['id'])}: partitions {escape(_partition_list(a.get('partitions', [])))}"
+        f" · {a.get('clicks_per_s', 0):,.0f} clicks/s · {escape(a.get('state', ''))}</li>"
+        for a in health["aggregators"]
+    )
+    lags = " · ".join(
+        f"{row['partition']}: {'—' if row['lag'] is None else format(row['lag'], ',')}"
+        + ("" if row["owner"] else " (no aggregator)")
+        for row in health.get("partitions", [])
+    )
+    return (
+        f"<li>aggregators alive: {len(health['aggregators'])}<ul class='c360-aggregators'>{alive}</ul></li>"
+        f"<li>lag per partition (behind its committed offset): {escape(lags) or '—'}</li>"
+    )
+
+
+def _partition_list(partitions: list[int]) -> str:
+    return ", ".join(str(p) for p in partitions) or "none"

@@ -1,7 +1,9 @@
-"""Process-wide services every session shares: the directory, the click stream and the trained models.
+"""Process-wide services every session shares: the directory, the live click state and the trained models.
 
 They are built once per server process and kept in ``pn.state.cache`` (Panel's documented place for
-process-wide work), so a new browser session costs a store and some views, not a data load.
+process-wide work), so a new browser session costs a store and some views, not a data load. The live
+click state is the process's own ``ClickStream`` by default, or, with ``C360_REDIS_URL`` set, the state
+the aggregator group keeps in Redis (the process then consumes nothing from Kafka).
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from datetime import timedelta
 
 import panel as pn
 
-from connectors.clickstream import ClickStream
+from connectors.clickstream import ClickStream, LiveState
+from connectors.clickstream.redis_state import RedisClickState
 from connectors.config import Settings
 from connectors.directory import Directory
 from connectors.layout import Layout
@@ -30,7 +33,7 @@ class Services:
 
     settings: Settings
     directory: Directory
-    stream: ClickStream
+    stream: LiveState
     models: Insights | None
     models_error: str = ""
     featured: list[int] = field(default_factory=list)
@@ -72,10 +75,19 @@ def build_services(settings: Settings) -> Services:
     except ModelsMissing as error:
         models, models_error = None, str(error)
         log.warning("%s", error)
-    left = models.former_customers() if models is not None else ()  # the replay leaves their clicks out
-    stream = ClickStream(settings, web_users=directory.web_users(), featured=featured, left=left)
+    stream = _live_state(settings, directory, featured, models)
     stream.start()
     return Services(settings, directory, stream, models, models_error, featured)
+
+
+def _live_state(
+    settings: Settings, directory: Directory, featured: list[int], models: Insights | None
+) -> LiveState:
+    """The aggregators' shared state when ``C360_REDIS_URL`` is set, else this process's own stream."""
+    if settings.redis is not None:
+        return RedisClickState(settings)
+    left = models.former_customers() if models is not None else ()  # the replay leaves their clicks out
+    return ClickStream(settings, web_users=directory.web_users(), featured=featured, left=left)
 
 
 def _build_for_the_process(settings: Settings) -> Services:

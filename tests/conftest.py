@@ -16,11 +16,20 @@ from confluent_kafka import Producer
 
 from connectors import config
 from connectors.clickstream import ClickStream
+from connectors.clickstream.aggregate import Aggregator
+from connectors.clickstream.redis_state import RedisClickState
 from connectors.config import Settings
 from connectors.layout import Layout
 from connectors.tools.local_broker import LocalBroker
 from tests.sample_data import make_sample
-from tests.servers import CHROMIUM_ARGS, CHROMIUM_MISSING, MariaDBServer, MissingComponent, find_chromium
+from tests.servers import (
+    CHROMIUM_ARGS,
+    CHROMIUM_MISSING,
+    MariaDBServer,
+    MissingComponent,
+    RedisServer,
+    find_chromium,
+)
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -33,6 +42,24 @@ def mariadb() -> Iterator[MariaDBServer]:
     """A running MariaDB with an empty ``c360`` database; ``mariadb.url`` says where."""
     try:
         server = MariaDBServer()
+    except MissingComponent as exc:
+        pytest.skip(str(exc))
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A running redis-server on loopback that keeps nothing on disk; ``redis_server.url`` says where.
+
+    Tests keep apart by topic (the live state's keys start with ``c360:{topic}:``). A test that stops it
+    must start it again before it ends; it then comes back empty.
+    """
+    try:
+        server = RedisServer()
     except MissingComponent as exc:
         pytest.skip(str(exc))
     try:
@@ -115,6 +142,56 @@ def click_streams(web_users: pd.DataFrame) -> Iterator[Callable[..., ClickStream
         stream.stop()
 
 
+GROUP_KAFKA_CONFIG = "session.timeout.ms=6000\nheartbeat.interval.ms=500\n"  # a dead member leaves in 6 s
+
+
+@pytest.fixture
+def group_settings(
+    kafka_broker: LocalBroker, redis_server: RedisServer, sample_layout: Layout, tmp_path
+) -> Settings:
+    """Settings for aggregators and dashboards sharing the live state: this test's own topic of 8
+    partitions, its own consumer group, the test Redis; group members leave 6 s after they die."""
+    name = uuid.uuid4().hex[:12]
+    topic = f"clicks-{name}"
+    kafka_broker.create_topic(topic, 8)
+    options = tmp_path / "kafka.properties"
+    options.write_text(GROUP_KAFKA_CONFIG)
+    argv = ["--data-dir", str(sample_layout.root), "--kafka-bootstrap", kafka_broker.bootstrap]
+    argv += ["--kafka-topic", topic, "--kafka-config", str(options), "--redis-url", redis_server.url]
+    return config.load([*argv, "--aggregator-group", f"aggregators-{name}"], environ={})
+
+
+@pytest.fixture
+def aggregators(web_users: pd.DataFrame) -> Iterator[Callable[..., Aggregator]]:
+    """``aggregators(settings)`` starts an aggregator on a thread of this process (sample web users); all
+    stop when the test ends."""
+    started: list[Aggregator] = []
+
+    def start(settings: Settings, **options) -> Aggregator:
+        aggregator = Aggregator(settings, options.pop("web_users", web_users), **options).start()
+        started.append(aggregator)
+        return aggregator
+
+    yield start
+    for aggregator in started:
+        aggregator.stop()
+
+
+@pytest.fixture
+def shared_states() -> Iterator[Callable[[Settings], RedisClickState]]:
+    """``shared_states(settings)`` starts a dashboard process's reader of the live state in Redis."""
+    started: list[RedisClickState] = []
+
+    def start(settings: Settings) -> RedisClickState:
+        state = RedisClickState(settings).start()
+        started.append(state)
+        return state
+
+    yield start
+    for state in started:
+        state.stop()
+
+
 def _click_message(user_id: int, product: str = "auto_loan", url: str | None = None) -> bytes:
     url = url or f"https://www.c360bank.example/products/{product}/overview"
     return orjson.dumps(
@@ -136,14 +213,18 @@ def click_message() -> Callable[..., bytes]:
     return _click_message
 
 
-def _send(settings: Settings, values: Iterable[bytes | None]) -> None:
+def _send(settings: Settings, values: Iterable[bytes | None], partition: int | None = None) -> None:
     producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
     for value in values:
-        producer.produce(settings.kafka_topic, value)
+        if partition is None:
+            producer.produce(settings.kafka_topic, value)
+        else:
+            producer.produce(settings.kafka_topic, value, partition=partition)
     assert producer.flush(15) == 0, "messages not delivered to the test broker"
 
 
 @pytest.fixture
-def send_messages() -> Callable[[Settings, Iterable[bytes | None]], None]:
-    """``send_messages(settings, values)``: produce raw values (None: a tombstone) to the settings' topic."""
+def send_messages() -> Callable[..., None]:
+    """``send_messages(settings, values, partition=None)``: produce raw values (None: a tombstone) to the
+    settings' topic (to one partition, or wherever the producer puts them)."""
     return _send

@@ -1,4 +1,5 @@
-"""Real servers for the test suite: a throwaway MariaDB, Debian's Chromium, and a polling helper.
+"""Real servers for the test suite: a throwaway MariaDB and redis-server, Debian's Chromium and HAProxy, and a
+polling helper.
 
 Tests run against real components rather than fakes, so that SQL, reconnection and rendering are exercised
 the way production exercises them. ``tests/conftest.py`` starts each one once per session.
@@ -103,6 +104,18 @@ def free_port() -> int:
 def _kill_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, sig)
+
+
+def _terminate(process: subprocess.Popen[bytes] | None, timeout: float) -> None:
+    """SIGTERM a server's process group and wait; SIGKILL it if it does not end within ``timeout``."""
+    if process is None or process.poll() is not None:
+        return
+    _kill_group(process, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(process, signal.SIGKILL)
+        process.wait()
 
 
 class MariaDBServer:
@@ -226,14 +239,7 @@ class MariaDBServer:
     def stop(self) -> None:
         """Shut the server down cleanly (SIGTERM flushes InnoDB); kill its process group if it hangs."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        _kill_group(process, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            _kill_group(process, signal.SIGKILL)
-            process.wait()
+        _terminate(process, timeout=30)
 
     def restart(self) -> None:
         """Stop and start again with the same port and data, as after a database outage."""
@@ -253,6 +259,101 @@ class MariaDBServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+REDIS_MISSING = "redis-server not installed: run `sudo apt-get install redis-server` (make test does this when run as root)"
+HAPROXY_MISSING = (
+    "HAProxy not installed: run `sudo apt-get install haproxy` (make test does this when run as root)"
+)
+
+
+class RedisServer:
+    """A private redis-server on a random loopback port, with its data in a temporary directory.
+
+    ``stop()`` ends it as a crash would and ``start()`` brings it back on the same port; by default it keeps
+    nothing on disk, so it comes back empty, as a cache without persistence does (``persistent=True`` saves
+    on shutdown and loads on start instead). ``password`` turns on ``requirepass``.
+    """
+
+    def __init__(self, password: str | None = None, persistent: bool = False, start_timeout: float = 15.0):
+        executable = shutil.which("redis-server", path=_SYSTEM_PATH)
+        if executable is None:
+            raise MissingComponent(REDIS_MISSING)
+        self._executable = executable
+        self.password = password
+        self.persistent = persistent
+        self.port = 0
+        self._start_timeout = start_timeout
+        self._dir: Path | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """``redis://[:password@]127.0.0.1:PORT/0``."""
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def client(self, **kwargs: Any):
+        """A redis-py client of the server (raw bytes, no decoding)."""
+        import redis
+
+        return redis.Redis(host="127.0.0.1", port=self.port, password=self.password, **kwargs)
+
+    def start(self) -> None:
+        """Start the server (a no-op when running) and return once it answers PING."""
+        if self.running:
+            return
+        if self._dir is None:
+            self._dir, self.port = Path(tempfile.mkdtemp(prefix="c360-redis-")), free_port()
+        options = ["--port", str(self.port), "--bind", "127.0.0.1", "--protected-mode", "yes"]
+        options += ["--dir", str(self._dir), "--daemonize", "no", "--appendonly", "no"]
+        options += ["--save", "3600 1" if self.persistent else ""]
+        if self.password:
+            options += ["--requirepass", self.password]
+        with (self._dir / "redis.log").open("ab") as log:
+            self._process = subprocess.Popen(
+                [self._executable, *options],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
+        try:
+            wait_until(
+                self._answers, timeout=self._start_timeout, message=f"redis-server on port {self.port}"
+            )
+        except BaseException:
+            self.stop()
+            raise
+
+    def _answers(self) -> bool:
+        import redis
+
+        assert self._process is not None
+        if self._process.poll() is not None:
+            assert self._dir is not None
+            tail = (self._dir / "redis.log").read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"redis-server exited with code {self._process.returncode}:\n{tail}")
+        try:
+            return bool(self.client(socket_timeout=1).ping())
+        except redis.RedisError:
+            return False
+
+    def stop(self) -> None:
+        """End the server (SIGTERM: it saves first only when persistent) and wait for it."""
+        process, self._process = self._process, None
+        _terminate(process, timeout=15)
+
+    def close(self) -> None:
+        """Stop the server and delete its directory."""
+        self.stop()
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
 
 
 def answers(url: str, needle: bytes = b"", timeout: float = 5) -> bool:

@@ -14,7 +14,7 @@ import tomllib
 from connectors import config
 
 ROOT = Path(__file__).resolve().parents[1]
-CONDA_NAMES = {"python-confluent-kafka": "confluent-kafka", "python-duckdb": "duckdb"}
+CONDA_NAMES = {"python-confluent-kafka": "confluent-kafka", "python-duckdb": "duckdb", "redis-py": "redis"}
 ALLOWED_TOP_LEVEL = {
     "dashboard",
     "models",

@@ -1,12 +1,16 @@
-"""The live click stream: one consumer per server process, aggregated into bounded state every session reads.
+"""The live click stream, aggregated into bounded state every session reads.
 
-stream.py    ClickStream: the background consumer, its streamz pipeline and the state sessions query
-pipeline.py  the pipeline's steps (validate, link to customer, aggregate) and their bounded state
-status.py    what every source shares: its state for the health panel, a log throttle
-kafka.py     clicks from a Kafka topic
-replay.py    clicks replayed from the generated file (the embedded default)
+live.py         LiveState: what the views ask, whichever backend keeps the state; LastSeen
+stream.py       ClickStream: one consumer per process, its streamz pipeline and the state sessions query
+redis_state.py  RedisClickState: the state the aggregators keep in Redis (C360_REDIS_URL), and its writer
+aggregate.py    the aggregator service: the same pipeline in a Kafka consumer group, writing into Redis
+pipeline.py     the pipeline's steps (validate, link to customer, aggregate) and their bounded state
+status.py       what every source shares: its state for the health panel, a log throttle
+kafka.py        clicks from a Kafka topic
+replay.py       clicks replayed from the generated file (the embedded default)
 """
 
+from connectors.clickstream.live import LOOKBACK, ONLINE_WITHIN, LastSeen, LiveState
 from connectors.clickstream.pipeline import (
     BUCKET_MS,
     DROP_REASONS,
@@ -15,16 +19,18 @@ from connectors.clickstream.pipeline import (
     rates_frame,
 )
 from connectors.clickstream.status import OFFLINE
-from connectors.clickstream.stream import ONLINE_WITHIN, ClickStream, LastSeen
+from connectors.clickstream.stream import ClickStream
 
 __all__ = [
     "BUCKET_MS",
     "DROP_REASONS",
     "HISTORY_BUCKETS",
+    "LOOKBACK",
     "OFFLINE",
     "ONLINE_WITHIN",
     "RATE_WINDOW_BUCKETS",
     "ClickStream",
     "LastSeen",
+    "LiveState",
     "rates_frame",
 ]

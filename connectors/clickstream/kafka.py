@@ -1,4 +1,8 @@
-"""Clicks from a Kafka topic: every partition, assigned explicitly, in batches, from the recent past."""
+"""Clicks from a Kafka topic: every partition, assigned explicitly, in batches, from the recent past.
+
+The consumer settings, the start in the recent past and the batch handling are shared with the
+aggregators (:mod:`connectors.clickstream.aggregate`), which read the same topic in a consumer group.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -101,22 +105,13 @@ class KafkaSource:
                 consumer.close()
 
     def _config(self) -> dict:
-        return {
-            "fetch.wait.max.ms": FETCH_WAIT_MS,
-            "auto.offset.reset": "latest",  # a live view: after an offset is lost, carry on from now
-            "client.id": "customer360-clickstream",
-            "log.connection.close": False,
-            "reconnect.backoff.max.ms": 1000,  # notice a returning broker within a second
-            "queued.max.messages.kbytes": 16384,  # prefetch at most 16 MB (default 64 MB) when behind
-            **self.settings.kafka_options,
-            "bootstrap.servers": self.settings.kafka_bootstrap,
+        return consumer_config(
+            self.settings,
+            "customer360-clickstream",
             # Required by the client but never joined: partitions are assigned, nothing is committed.
-            "group.id": f"customer360-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}",
-            "enable.auto.commit": False,
-            "enable.auto.offset.store": False,
-            "error_cb": self._on_error,
-            "logger": librdkafka_log,
-        }
+            f"customer360-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}",
+            self._on_error,
+        )
 
     def _consume(self, consumer: Consumer, stopping: threading.Event, emit: Emit) -> None:
         assigned: list[TopicPartition] = []
@@ -148,12 +143,13 @@ class KafkaSource:
         new = sorted(set(topic.partitions) - known)
         if new:
             try:
-                start = self._start_offsets(consumer, new)
+                since_ms = int((time.time() - self.lookback.total_seconds()) * 1000)
+                found = lookback_offsets(consumer, self.topic, new, since_ms)
             except KafkaException as error:
                 self.status.set("offline", f"{self.describe()}: {error.args[0].str()}")
                 return
+            start = [TopicPartition(self.topic, p, offset) for p, (offset, _, _) in found.items()]
             consumer.incremental_assign(start)
-            since_ms = int((time.time() - self.lookback.total_seconds()) * 1000)
             for tp in start:
                 self._start[tp.partition] = tp.offset
                 self._read_until_ms[tp.partition] = since_ms
@@ -161,36 +157,13 @@ class KafkaSource:
             log.info("click stream reading %s partitions %s", self.describe(), new)
         self.status.set("live", f"reading {self.describe()}")
 
-    def _start_offsets(self, consumer: Consumer, partitions: list[int]) -> list[TopicPartition]:
-        """The first offset at or after now - lookback in each partition.
-
-        Watermarks are read first, so a partition whose messages are all older starts exactly where the
-        next message will land. Brokers without time lookup (librdkafka's mock answers -1 for every
-        time) start ``FALLBACK_TAIL`` messages back instead.
-        """
-        since_ms = int((time.time() - self.lookback.total_seconds()) * 1000)
-        marks = {
-            p: consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=METADATA_TIMEOUT_S)
-            for p in partitions
-        }
-        found = consumer.offsets_for_times(
-            [TopicPartition(self.topic, p, since_ms) for p in partitions], timeout=METADATA_TIMEOUT_S
-        )
-        start = []
-        for tp in found:
-            low, high = marks[tp.partition]
-            offset = tp.offset if tp.offset >= 0 else max(low, high - FALLBACK_TAIL)
-            start.append(TopicPartition(self.topic, tp.partition, offset))
-        return start
-
     def _deliver(self, messages: list[Message], emit: Emit) -> None:
         if any(message.error() is not None for message in messages):
             for message in messages:
                 if message.error() is not None:
                     self._report(message.error())
             messages = [message for message in messages if message.error() is None]
-        time_ms = np.fromiter((m.timestamp()[1] for m in messages), np.int64, len(messages))
-        time_ms[time_ms <= 0] = int(time.time() * 1000)  # a producer that set no timestamp
+        time_ms = message_times(messages)
         partitions = np.fromiter((m.partition() for m in messages), np.int64, len(messages))
         for partition in np.unique(partitions).tolist():
             latest = int(time_ms[partitions == partition].max())
@@ -229,3 +202,58 @@ class KafkaSource:
         count = self._errors.allow(error.name())
         if count is not None:
             log.warning("Kafka: %s (%d in the last %.0f s)", error.str(), count, self._errors.interval_s)
+
+
+def consumer_config(settings: Settings, client_id: str, group_id: str, on_error: Callable) -> dict:
+    """librdkafka consumer settings for the click topic; ``C360_KAFKA_CONFIG``'s file may override them.
+
+    Offsets are never committed automatically: the in-process stream commits nothing, the aggregators
+    commit themselves once the state a message produced is written.
+    """
+    return {
+        "fetch.wait.max.ms": FETCH_WAIT_MS,
+        "auto.offset.reset": "latest",  # a live view: after an offset is lost, carry on from now
+        "client.id": client_id,
+        "log.connection.close": False,
+        "reconnect.backoff.max.ms": 1000,  # notice a returning broker within a second
+        "queued.max.messages.kbytes": 16384,  # prefetch at most 16 MB (default 64 MB) when behind
+        **settings.kafka_options,
+        "bootstrap.servers": settings.kafka_bootstrap,
+        "group.id": group_id,
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "error_cb": on_error,
+        "logger": librdkafka_log,
+    }
+
+
+def lookback_offsets(
+    consumer: Consumer, topic: str, partitions: list[int], since_ms: int
+) -> dict[int, tuple[int, int, bool]]:
+    """Where to start in each partition to read from ``since_ms`` on: partition -> (offset, low watermark,
+    whether the broker found the offset by time).
+
+    Watermarks are read first, so a partition whose messages are all older starts exactly where the
+    next message will land. Brokers without time lookup (librdkafka's mock answers -1 for every
+    time) start ``FALLBACK_TAIL`` messages back instead.
+    """
+    marks = {
+        p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=METADATA_TIMEOUT_S)
+        for p in partitions
+    }
+    found = consumer.offsets_for_times(
+        [TopicPartition(topic, p, since_ms) for p in partitions], timeout=METADATA_TIMEOUT_S
+    )
+    start = {}
+    for tp in found:
+        low, high = marks[tp.partition]
+        by_time = tp.offset >= 0
+        start[tp.partition] = (tp.offset if by_time else max(low, high - FALLBACK_TAIL), low, by_time)
+    return start
+
+
+def message_times(messages: list[Message]) -> np.ndarray:
+    """Each message's Kafka timestamp in ms; now for a message whose producer set none."""
+    time_ms = np.fromiter((m.timestamp()[1] for m in messages), np.int64, len(messages))
+    time_ms[time_ms <= 0] = int(time.time() * 1000)
+    return time_ms

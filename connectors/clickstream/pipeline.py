@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import orjson
 import pandas as pd
+from streamz import Stream
 
 from connectors.catalog import PRODUCTS
 
@@ -54,10 +55,21 @@ _INT64 = 2**63
 
 @dataclass(frozen=True)
 class RawBatch:
-    """Messages as a source delivers them: payload bytes (None for a tombstone) and times in ms."""
+    """Messages as a source delivers them: payload bytes (None for a tombstone) and times in ms.
+
+    A source that must know where each click came from (the aggregators, which commit offsets) also
+    gives each message's ``partition`` and ``offset``; the clicks then carry them as columns.
+    """
 
     values: list[bytes | None]
     time_ms: np.ndarray
+    partition: np.ndarray | None = None
+    offset: np.ndarray | None = None
+
+    def origins(self) -> dict[str, np.ndarray]:
+        """The per-message columns besides the payload that the clicks keep."""
+        found = {"time_ms": self.time_ms, "partition": self.partition, "offset": self.offset}
+        return {name: np.asarray(column, np.int64) for name, column in found.items() if column is not None}
 
 
 @dataclass
@@ -82,11 +94,12 @@ def decode_batch(raw: RawBatch) -> ClickBatch:
     message, to drop the bad ones and name the reason.
     """
     batch = ClickBatch(clicks=_EMPTY_CLICKS, received=len(raw.values))
-    docs, time_ms, values = _parse(raw.values, batch), raw.time_ms, raw.values
+    docs, origins, values = _parse(raw.values, batch), raw.origins(), raw.values
     if any(doc is None for doc in docs):
         parsed = np.fromiter((doc is not None for doc in docs), bool, len(docs))
         docs = [doc for doc in docs if doc is not None]
-        time_ms, values = time_ms[parsed], [v for v, ok in zip(values, parsed, strict=True) if ok]
+        origins = {name: column[parsed] for name, column in origins.items()}
+        values = [v for v, ok in zip(values, parsed, strict=True) if ok]
     columns = {name: [doc.get(name) for doc in docs] for name in FIELDS}
     if not _valid_columns(columns):
         problems = [_problem(doc) for doc in docs]
@@ -97,14 +110,15 @@ def decode_batch(raw: RawBatch) -> ClickBatch:
         columns = {
             name: [x for x, ok in zip(column, valid, strict=True) if ok] for name, column in columns.items()
         }
-        time_ms = time_ms[valid]
+        origins = {name: column[valid] for name, column in origins.items()}
     if columns["user_id"]:
         batch.clicks = pd.DataFrame(
             {
-                "time_ms": np.asarray(time_ms, np.int64),
+                "time_ms": origins.pop("time_ms"),
                 "web_user_id": np.array(columns["user_id"], np.int64),
                 "product": np.array([_PRODUCT_CODES[p] for p in columns["product"]], np.int8),
                 "url": pd.Series(columns["url"], dtype=object),  # not pandas' slower str dtype
+                **origins,
             }
         )
     return batch
@@ -210,6 +224,11 @@ class CustomerLinks:
         return batch
 
 
+def linked_clicks(raw: Stream, links: CustomerLinks) -> Stream:
+    """The pipeline's first steps on a stream of ``RawBatch``es: validate, then link to the customer."""
+    return raw.map(decode_batch, stream_name="validate").map(links.link, stream_name="link to customer")
+
+
 def _sample(click: pd.Series) -> bytes:
     return orjson.dumps({"user_id": int(click["web_user_id"]), "url": click["url"]})
 
@@ -239,20 +258,41 @@ class ClickRates:
         self._bucket_of_slot = np.full(RING_BUCKETS, -1, np.int64)
         self._lock = threading.Lock()
 
-    def add(self, clicks: pd.DataFrame, now_ms: int) -> None:
-        """Count the clicks whose bucket is still within the ring; older and far-future ones are skipped."""
+    def add(self, clicks: pd.DataFrame, now_ms: int) -> np.ndarray:
+        """Count the clicks whose bucket is still within the ring; older and far-future ones are skipped.
+
+        Returns which clicks were counted (a mask over ``clicks``).
+        """
         buckets = clicks["time_ms"].to_numpy() // BUCKET_MS
-        now = now_ms // BUCKET_MS
-        keep = (buckets > now - RING_BUCKETS + FUTURE_BUCKETS) & (buckets <= now + FUTURE_BUCKETS)
+        keep = within_ring(buckets, now_ms)
         products = clicks["product"].to_numpy()[keep].astype(np.int64)
         unique, index = np.unique(buckets[keep], return_inverse=True)
         counts = np.bincount(index * len(PRODUCTS) + products, minlength=len(unique) * len(PRODUCTS))
-        slots = unique % RING_BUCKETS
+        self._update(unique, counts.reshape(len(unique), len(PRODUCTS)), add=True)
+        return keep
+
+    def put(self, buckets: np.ndarray, counts: np.ndarray) -> None:
+        """Set the counts of whole buckets (rows of ``counts``, one column per product), replacing them."""
+        buckets = np.asarray(buckets, np.int64)
+        self._update(buckets, np.asarray(counts, np.int64).reshape(len(buckets), len(PRODUCTS)), add=False)
+
+    def counts(self, buckets: np.ndarray) -> np.ndarray:
+        """The counts of these buckets, one row each (zeros for a bucket the ring does not hold)."""
+        buckets = np.asarray(buckets, np.int64)
+        slots = buckets % RING_BUCKETS
         with self._lock:
-            fresh = self._bucket_of_slot[slots] != unique
+            return np.where((self._bucket_of_slot[slots] == buckets)[:, None], self._counts[slots], 0)
+
+    def _update(self, buckets: np.ndarray, counts: np.ndarray, add: bool) -> None:
+        slots = buckets % RING_BUCKETS
+        with self._lock:
+            fresh = self._bucket_of_slot[slots] != buckets
             self._counts[slots[fresh]] = 0
-            self._bucket_of_slot[slots[fresh]] = unique[fresh]
-            self._counts[slots] += counts.reshape(len(unique), len(PRODUCTS))
+            self._bucket_of_slot[slots[fresh]] = buckets[fresh]
+            if add:
+                self._counts[slots] += counts
+            else:
+                self._counts[slots] = counts
 
     def since(
         self, cursor: int | None, now_ms: int, complete_until_ms: int
@@ -270,13 +310,17 @@ class ClickRates:
         if first > last:
             return rates_frame(np.empty(0, np.int64), np.empty((0, len(PRODUCTS)))), cursor
         ids = np.arange(first - RATE_WINDOW_BUCKETS + 1, last + 1)
-        slots = ids % RING_BUCKETS
-        with self._lock:
-            counts = np.where((self._bucket_of_slot[slots] == ids)[:, None], self._counts[slots], 0)
+        counts = self.counts(ids)
         cumulative = np.vstack([np.zeros((1, len(PRODUCTS)), np.int64), np.cumsum(counts, axis=0)])
         per_second = cumulative[RATE_WINDOW_BUCKETS:] - cumulative[:-RATE_WINDOW_BUCKETS]
         per_second = per_second * (1000 / (RATE_WINDOW_BUCKETS * BUCKET_MS))
         return rates_frame((ids[RATE_WINDOW_BUCKETS - 1 :] + 1) * BUCKET_MS, per_second), last
+
+
+def within_ring(buckets: np.ndarray, now_ms: int) -> np.ndarray:
+    """Which buckets a ring of rates keeps at ``now_ms``: the last 7 minutes, and up to 5 s ahead."""
+    now = now_ms // BUCKET_MS
+    return (buckets > now - RING_BUCKETS + FUTURE_BUCKETS) & (buckets <= now + FUTURE_BUCKETS)
 
 
 def rates_frame(end_ms: np.ndarray, per_second: np.ndarray) -> pd.DataFrame:

@@ -14,7 +14,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 
-from connectors.clickstream.pipeline import RawBatch
+from connectors.clickstream.pipeline import ClickBatch, RawBatch
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,28 @@ class LogThrottle:
                 return None
             self._next[key] = now + self.interval_s
             return self._held.pop(key)
+
+
+class DropLog:
+    """Logs dropped messages as one line per reason per interval, with a sample of what was dropped."""
+
+    def __init__(self, logger: logging.Logger, interval_s: float = 10.0) -> None:
+        self._log = logger
+        self._throttle = LogThrottle(interval_s)
+
+    def report(self, batch: ClickBatch) -> None:
+        for reason, count in batch.dropped.items():
+            total = self._throttle.allow(reason, count)
+            if total is not None:
+                sample = batch.samples.get(reason)
+                self._log.warning(
+                    "dropped %d click message(s) as %s since the last report (one a reason every %.0f s); "
+                    "e.g. %s",
+                    total,
+                    reason,
+                    self._throttle.interval_s,
+                    "(no value)" if sample is None else repr(sample[:200]),
+                )
 
 
 class SourceStatus:

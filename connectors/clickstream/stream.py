@@ -21,15 +21,25 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from operator import attrgetter
 
 import pandas as pd
 from streamz import Stream
 
-from connectors.catalog import PRODUCTS, label
+from connectors.catalog import PRODUCTS
 from connectors.clickstream.kafka import KafkaSource
+from connectors.clickstream.live import (
+    INTEREST_WINDOW,
+    LOOKBACK,
+    ONLINE_WITHIN,
+    LastSeen,
+    LiveState,
+    activity_frame,
+    interest,
+    now_ms,
+    utc,
+)
 from connectors.clickstream.pipeline import (
     DROP_REASONS,
     ActivityIndex,
@@ -37,17 +47,15 @@ from connectors.clickstream.pipeline import (
     ClickRates,
     CustomerLinks,
     RawBatch,
-    decode_batch,
+    linked_clicks,
 )
 from connectors.clickstream.replay import ReplaySource
-from connectors.clickstream.status import OFFLINE, LogThrottle, SourceStatus
+from connectors.clickstream.status import OFFLINE, DropLog, SourceStatus
 from connectors.config import Settings
 from connectors.layout import Layout
 
 log = logging.getLogger(__name__)
 
-ONLINE_WITHIN = timedelta(minutes=5)
-LOOKBACK = timedelta(minutes=10)
 RATE_SPAN_S = 5.0  # messages/s in the health panel: averaged over this many seconds
 STATUS_TEXT = {
     "starting": "connecting…",
@@ -58,28 +66,7 @@ STATUS_TEXT = {
 }
 
 
-@dataclass(frozen=True)
-class LastSeen:
-    """A customer's latest click: when, on which product, on which page (the URL, as sent)."""
-
-    customer_id: int
-    at: datetime
-    product: str
-    url: str
-
-    @property
-    def product_label(self) -> str:
-        return label(self.product)
-
-    def age(self, now: datetime | None = None) -> timedelta:
-        return (now or datetime.now(timezone.utc)) - self.at
-
-    def online(self, within: timedelta = ONLINE_WITHIN, now: datetime | None = None) -> bool:
-        """Whether the customer clicked within ``within`` (default five minutes)."""
-        return self.age(now) <= within
-
-
-class ClickStream:
+class ClickStream(LiveState):
     """One live click stream for the whole process; start it once, query it from any session.
 
     ``web_users`` maps web user ids to customers (a frame with ``web_user_id`` and ``customer_id``, or a
@@ -120,14 +107,12 @@ class ClickStream:
         self._received = self._accepted = 0
         self._dropped: Counter = Counter()
         self._recent_batches: deque[tuple[float, int, int]] = deque(maxlen=256)
-        self._drop_log = LogThrottle()
+        self._drop_log = DropLog(log)
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
         self._raw = Stream(stream_name="raw click batches")
-        linked = self._raw.map(decode_batch, stream_name="validate").map(
-            self._links.link, stream_name="link to customer"
-        )
+        linked = linked_clicks(self._raw, self._links)
         self._sinks = [
             linked.sink(self._count),
             linked.sink(self._aggregate_rates),
@@ -185,22 +170,11 @@ class ClickStream:
             self._accepted += len(batch.clicks)
             self._dropped.update(batch.dropped)
             self._recent_batches.append((time.monotonic(), batch.received, len(batch.clicks)))
-        for reason, count in batch.dropped.items():
-            total = self._drop_log.allow(reason, count)
-            if total is not None:
-                sample = batch.samples.get(reason)
-                log.warning(
-                    "dropped %d click message(s) as %s since the last report (one a reason every %.0f s); "
-                    "e.g. %s",
-                    total,
-                    reason,
-                    self._drop_log.interval_s,
-                    "(no value)" if sample is None else repr(sample[:200]),
-                )
+        self._drop_log.report(batch)
 
     def _aggregate_rates(self, batch: ClickBatch) -> None:
         if len(batch.clicks):
-            self._rates.add(batch.clicks, _now_ms())
+            self._rates.add(batch.clicks, now_ms())
 
     def _index_activity(self, batch: ClickBatch) -> None:
         if len(batch.clicks):
@@ -229,60 +203,27 @@ class ClickStream:
         }
 
     def global_rates_since(self, cursor: int | None = None) -> tuple[pd.DataFrame, int | None]:
-        """Clicks per second (``total`` and per product) for each 100 ms step after ``cursor``.
-
-        Pass None first (you get the last five minutes), then the cursor returned each time: you get
-        only rows you have not seen, so a session can stream them into a plot. A row comes once all
-        its clicks are in: while the source catches up (after a start or an outage) none come.
-        """
-        return self._rates.since(cursor, _now_ms(), self._status.complete_until_ms)
+        return self._rates.since(cursor, now_ms(), self._status.complete_until_ms)
 
     def customer_activity(self, customer_id: int, limit: int = 50) -> pd.DataFrame:
-        """The customer's latest clicks, oldest first: ``time`` (UTC), ``product``, ``label``, ``url``."""
         slot = self._links.slot(customer_id)
         clicks = self._activity.recent(slot)[-limit:] if slot is not None and limit > 0 else []
-        time_ms = [c[0] for c in clicks]
-        products = [PRODUCTS[c[1]] for c in clicks]
-        return pd.DataFrame(
-            {
-                "time": pd.to_datetime(pd.Series(time_ms, dtype="int64"), unit="ms"),
-                "product": pd.Series(products, dtype=object),
-                "label": pd.Series([label(p) for p in products], dtype=object),
-                "url": pd.Series([c[2] for c in clicks], dtype=object),
-            }
-        )
+        return activity_frame(clicks)
 
     def last_seen(self, customer_id: int) -> LastSeen | None:
-        """The customer's latest click, or None if they have not been seen on the website."""
         slot = self._links.slot(customer_id)
         last = None if slot is None else self._activity.last(slot)
         if last is None:
             return None
         time_ms, product, url = last
-        return LastSeen(int(customer_id), _utc(time_ms), PRODUCTS[product], url)
+        return LastSeen(int(customer_id), utc(time_ms), PRODUCTS[product], url)
 
-    def recent_interest(self, customer_id: int, window: timedelta = timedelta(hours=1)) -> dict[str, int]:
-        """Products the customer looked at within ``window``, with click counts, most clicked first.
-
-        Counted over their latest clicks kept in memory (``clicks_per_customer``, default 50).
-        """
+    def recent_interest(self, customer_id: int, window: timedelta = INTEREST_WINDOW) -> dict[str, int]:
+        """Counted over the customer's latest clicks kept in memory (``clicks_per_customer``, default 50)."""
         slot = self._links.slot(customer_id)
-        if slot is None:
-            return {}
-        since_ms = _now_ms() - int(window.total_seconds() * 1000)
-        counts = Counter(PRODUCTS[p] for t, p, _ in self._activity.recent(slot) if t >= since_ms)
-        return dict(counts.most_common())
+        return {} if slot is None else interest(self._activity.recent(slot), window)
 
     def online_customers(self, within: timedelta = ONLINE_WITHIN) -> list[int]:
-        """Customers who clicked within ``within``, most recent first."""
-        slots, last_ms = self._activity.seen_since(_now_ms() - int(within.total_seconds() * 1000))
+        slots, last_ms = self._activity.seen_since(now_ms() - int(within.total_seconds() * 1000))
         order = last_ms.argsort(kind="stable")[::-1]
         return [int(c) for c in self._links.customer_ids[slots[order]]]
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def _utc(time_ms: int) -> datetime:
-    return datetime.fromtimestamp(time_ms / 1000, timezone.utc)

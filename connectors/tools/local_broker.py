@@ -6,11 +6,13 @@ depend on this module: in production the same client code points at a real clust
 
 Run it as its own process, like a separately started broker::
 
-    python -m connectors.tools.local_broker [--port PORT]
+    python -m connectors.tools.local_broker [--port PORT] [--topic NAME:PARTITIONS ...]
 
 It prints its bootstrap address (``127.0.0.1:PORT``) as one line on stdout and serves until it is killed or,
 when stdin is a pipe, until stdin closes, so it never outlives a parent that dies without cleaning up. A
-parent may also write ``stop`` or ``start`` lines to take the broker offline and back (see LocalBroker).
+parent may also write ``stop`` or ``start`` lines to take the broker offline and back, and ``create
+NAME:PARTITIONS`` to create a topic (see LocalBroker): topics created by their first use get 4 partitions,
+and a consumer group spread over more aggregators needs more.
 
 Why a forwarder: tests take the broker down and bring it back on the same address to check that clients
 reconnect, but the mock cluster always binds a random port (its only settings are ``test.mock.num.brokers``
@@ -69,6 +71,9 @@ class _MockCluster:
         self._set_host_port = _function(
             lib, "rd_kafka_mock_broker_set_host_port", None, ptr, ctypes.c_int32, text, ctypes.c_int
         )
+        self._topic_create = _function(
+            lib, "rd_kafka_mock_topic_create", ctypes.c_int, ptr, text, ctypes.c_int, ctypes.c_int
+        )
 
         errstr = ctypes.create_string_buffer(512)
         conf = conf_new()
@@ -90,6 +95,12 @@ class _MockCluster:
     def advertise(self, host: str, port: int) -> None:
         """Make metadata and coordinator responses point clients at ``host:port``."""
         self._set_host_port(self._cluster, 1, host.encode(), port)
+
+    def create_topic(self, topic: str, partitions: int) -> None:
+        """Create ``topic`` with ``partitions`` partitions (auto-created topics get 4)."""
+        error = self._topic_create(self._cluster, topic.encode(), partitions, 1)
+        if error != 0:
+            raise RuntimeError(f"could not create topic {topic!r}: librdkafka error {error}")
 
 
 def _function(lib: ctypes.CDLL, name: str, restype: type | None, *argtypes: type) -> Callable[..., Any]:
@@ -179,9 +190,14 @@ class _Forwarder:
             src.close()
 
 
-def serve(port: int = 0) -> None:
-    """Run a broker on ``127.0.0.1:port`` (0: a free port) and print its address; see the module docstring."""
+def serve(port: int = 0, topics: dict[str, int] | None = None) -> None:
+    """Run a broker on ``127.0.0.1:port`` (0: a free port) and print its address; see the module docstring.
+
+    ``topics`` (name: partitions) are created before the address is printed.
+    """
     cluster = _MockCluster()
+    for topic, partitions in (topics or {}).items():
+        cluster.create_topic(topic, partitions)
     forwarder = _Forwarder(port, cluster.address)
     forwarder.up()
     cluster.advertise(HOST, forwarder.port)
@@ -201,8 +217,28 @@ def serve(port: int = 0) -> None:
             elif command == "start":
                 forwarder.up()
                 print(f"{HOST}:{forwarder.port}", flush=True)
+            elif command.startswith("create "):
+                print(_create(cluster, command.removeprefix("create ")), flush=True)
             else:
                 print(f"unknown command {command!r}", flush=True)
+
+
+def _create(cluster: _MockCluster, spec: str) -> str:
+    """Answer a ``create TOPIC:PARTITIONS`` command: ``created TOPIC``, or what went wrong."""
+    try:
+        topic, partitions = _topic_spec(spec)
+        cluster.create_topic(topic, partitions)
+    except (ValueError, RuntimeError) as error:
+        return f"error: {error}"
+    return f"created {topic}"
+
+
+def _topic_spec(spec: str) -> tuple[str, int]:
+    """``NAME:PARTITIONS`` as (name, partitions); raises ValueError for anything else."""
+    topic, _, count = spec.strip().rpartition(":")
+    if not topic or not count.isdigit() or not 0 < int(count) <= 1000:
+        raise ValueError(f"expected TOPIC:PARTITIONS (1 to 1000 partitions), got {spec!r}")
+    return topic, int(count)
 
 
 class LocalBroker:
@@ -267,6 +303,17 @@ class LocalBroker:
         self.stop()
         self.start()
 
+    def create_topic(self, topic: str, partitions: int) -> None:
+        """Create a topic with this many partitions (a topic a client creates by using it gets 4).
+
+        It must not exist yet: librdkafka's mock cluster keeps an existing topic as it is.
+        """
+        if not self.running:
+            raise RuntimeError("LocalBroker is not running")
+        reply = self._command(f"create {topic}:{partitions}")
+        if reply != f"created {topic}":
+            raise RuntimeError(f"local broker answered {reply!r} to creating {topic!r}")
+
     def close(self) -> None:
         """End the broker process and its data; the port is free again when this returns."""
         process, self._process = self._process, None
@@ -291,7 +338,9 @@ class LocalBroker:
         self._process.stdin.write(f"{command}\n")
         self._process.stdin.flush()
         reply = self._read_line()
-        if reply != "stopped" if command == "stop" else not reply.startswith(f"{HOST}:"):
+        if command in ("stop", "start") and (
+            reply != "stopped" if command == "stop" else not reply.startswith(f"{HOST}:")
+        ):
             raise RuntimeError(f"local broker answered {reply!r} to {command!r}")
         return reply
 
@@ -328,7 +377,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--port", type=int, default=0, help="loopback port to listen on (default: a free one)"
     )
-    serve(parser.parse_args(argv).port)
+    parser.add_argument(
+        "--topic",
+        action="append",
+        default=[],
+        metavar="NAME:PARTITIONS",
+        help="create this topic first (repeatable; topics created on first use get 4 partitions)",
+    )
+    args = parser.parse_args(argv)
+    try:
+        topics = dict(_topic_spec(spec) for spec in args.topic)
+    except ValueError as error:
+        parser.error(str(error))
+    serve(args.port, topics)
 
 
 if __name__ == "__main__":

@@ -70,3 +70,63 @@ def test_a_file_as_data_dir_is_refused(tmp_path):
 def test_kafka_bootstrap_list_is_split():
     settings = config.load(["--kafka-bootstrap", "k1:9092, k2:9093"], environ={})
     assert settings.kafka_servers == ["k1:9092", "k2:9093"]
+
+
+def test_redis_url_is_parsed_with_its_tls_options_and_its_password_never_shown():
+    url = "rediss://c360:s%40cret@redis.internal:6380/2?ssl_ca_certs=/etc/ssl/ca.pem"
+    settings = config.load([], environ={"C360_REDIS_URL": url})
+    target = settings.redis
+    assert (target.host, target.port, target.database, target.user, target.password, target.tls) == (
+        "redis.internal",
+        6380,
+        2,
+        "c360",
+        "s@cret",
+        True,
+    )
+    assert target.options == {"ssl_ca_certs": "/etc/ssl/ca.pem"}
+    assert target.redacted() == "rediss://c360:***@redis.internal:6380/2?ssl_ca_certs=/etc/ssl/ca.pem"
+    assert "s%40cret" not in repr(settings) + repr(target)
+    assert config.load([], environ={}).redis is None
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("http://h:6379", "scheme"),
+        ("redis://:pw@:6379", "host"),
+        ("redis://:topsecret@h:port/0", "numbers"),
+        ("redis://:topsecret@h:6379/0?ssl_certs=x", "unknown option 'ssl_certs'"),
+    ],
+)
+def test_a_bad_redis_url_names_the_setting_and_hides_the_password(url, problem):
+    with pytest.raises(ConfigError, match="C360_REDIS_URL") as raised:
+        config.load([], environ={"C360_REDIS_URL": url})
+    assert problem in str(raised.value) and "topsecret" not in str(raised.value)
+
+
+def test_processes_ports_and_proxy_are_checked():
+    settings = config.load(["--processes", "3", "--port", "8000"], environ={})
+    assert settings.backend_ports == [8001, 8002, 8003]
+    assert config.load(
+        ["--processes", "2", "--proxy", "none", "--port", "8000"], environ={}
+    ).backend_ports == [
+        8000,
+        8001,
+    ]
+    for argv, named in [
+        (["--processes", "0"], "C360_PROCESSES"),
+        (["--proxy", "nginx"], "C360_PROXY"),
+        (["--processes", "2", "--port", "8000", "--backend-port", "7999"], "C360_BACKEND_PORT"),
+        (["--processes", "2", "--backend-port", "65535"], "C360_BACKEND_PORT"),
+        (["--aggregator-group", " "], "C360_AGGREGATOR_GROUP"),
+    ]:
+        with pytest.raises(ConfigError, match=named):
+            config.load(argv, environ={})
+
+
+def test_settings_travel_to_a_child_process_through_its_environment():
+    settings = config.load(
+        ["--redis-url", "redis://:pw@h:1/0", "--processes", "2", "--port", "9000"], environ={}
+    )
+    assert config.load([], environ=config.environment(settings)) == settings

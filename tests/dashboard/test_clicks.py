@@ -193,3 +193,35 @@ def test_shared_rates_go_with_their_stream():
     gc.collect()
     assert gone() is None  # the registry's entry did not keep it alive
     assert rates.latest().cursor is None
+
+
+@pytest.mark.kafka
+@pytest.mark.redis
+def test_views_on_the_shared_state_show_a_click_online_now_and_an_outage(
+    group_settings, aggregators, shared_states, send_messages, click_message, web_users, redis_server
+):
+    """A dashboard process that reads Redis (and consumes nothing from Kafka) shows what the aggregators
+    wrote; when Redis goes away its health view says so, and recovers by itself."""
+    aggregators(group_settings)
+    state = shared_states(group_settings)
+    clicks = LiveClicks(stream=state)
+    activity = CustomerActivity(stream=state, store=Selection(customer_id=1))
+    health = StreamHealth(stream=state)
+    send_messages(group_settings, [click_message(web_user(web_users, 1), "roth_ira", HOSTILE_URL)])
+
+    wait_until(lambda: activity.refresh() or "online now" in activity.badge.object, timeout=30)
+    assert "Roth IRA" in activity.badge.object and "<script>" not in activity.badge.object
+    wait_until(lambda: pulled(clicks), timeout=30, message="the click in the live line")
+    shows = ("Click stream: live", "aggregators alive: 1", "lag per partition")
+    wait_until(lambda: health.refresh() or all(text in health.panel.object for text in shows), timeout=15)
+
+    redis_server.stop()
+    try:
+        wait_until(
+            lambda: health.refresh() or "live state unavailable — reconnecting" in health.panel.object,
+            timeout=15,
+        )
+        assert "c360-stream-offline" in health.panel.object
+    finally:
+        redis_server.start()
+    wait_until(lambda: health.refresh() or "Click stream: live" in health.panel.object, timeout=60)

@@ -108,3 +108,13 @@ def test_broker_process_exits_when_stdin_closes() -> None:
         process.kill()
         process.wait()
         process.stdout.close()
+
+
+def test_a_topic_can_be_created_with_more_partitions_than_the_default(kafka_broker: LocalBroker) -> None:
+    topic = f"wide-{uuid.uuid4().hex}"
+    kafka_broker.create_topic(topic, 8)
+    producer = Producer({"bootstrap.servers": kafka_broker.bootstrap})
+    metadata = producer.list_topics(topic, timeout=10).topics[topic]
+    assert sorted(metadata.partitions) == list(range(8))
+    with pytest.raises(RuntimeError, match="1 to 1000 partitions"):
+        kafka_broker.create_topic("bad", 0)
