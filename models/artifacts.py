@@ -16,10 +16,13 @@ import orjson
 
 from connectors.layout import Layout
 
-FORMAT = 2  # 2: closed_on per customer (former customers)
+FORMAT = (
+    3  # 2: closed_on per customer (former customers); 3: the reason model (meta "reason", reasons.parquet)
+)
 CURRENT = "CURRENT"
 META = "meta.json"
 CUSTOMERS = "customers.parquet"
+REASONS = "reasons.parquet"  # held-out customers' contacts ranked by the reason model and its baselines
 KEEP = 2  # training runs kept: the current one and the one before
 CODE_FILES = (
     "models/ltv.py",
@@ -27,6 +30,7 @@ CODE_FILES = (
     "models/personas.py",
     "models/sentiment.py",
     "models/nba.py",
+    "models/reason.py",
     "models/heatmap.py",
     "models/train.py",
     "connectors/features.py",
