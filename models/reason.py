@@ -93,13 +93,16 @@ class _Events:
     def latest(self, customer, t, inclusive=False) -> np.ndarray:
         """Index (in sorted order) of the latest event before t, or -1."""
         index = self._bound(customer, t, inclusive) - 1
+        if not len(self.customer):
+            return np.full(len(t), -1)
         valid = (index >= 0) & (self.customer[np.maximum(index, 0)] == customer)
         return np.where(valid, index, -1)
 
     def since(self, customer, t, inclusive=False, cap_s: float = np.inf) -> np.ndarray:
         """Seconds from the latest event to t (inf when none, or older than ``cap_s``)."""
         index = self.latest(customer, t, inclusive)
-        age = np.where(index >= 0, t - self.t[np.maximum(index, 0)], np.inf).astype(float)
+        latest = self.t[np.maximum(index, 0)] if len(self.t) else np.zeros(len(t), np.int64)
+        age = np.where(index >= 0, t - latest, np.inf).astype(float)
         return np.where(age <= cap_s, age, np.inf)
 
 
@@ -276,6 +279,8 @@ def past_reason_counts(lookup: Lookup, customer: np.ndarray, t: np.ndarray) -> n
 def last_page_product(lookup: Lookup, customer: np.ndarray, t: np.ndarray) -> np.ndarray:
     """The product of the customer's last click before each moment, in their click history (-1 if none)."""
     index = lookup.all_clicks.latest(customer, t)
+    if not len(lookup.all_clicks.t):
+        return index
     known = (index >= 0) & (lookup.all_clicks.t[np.maximum(index, 0)] >= lookup.click_from[customer])
     return np.where(known, lookup.click_product[np.maximum(index, 0)], -1)
 
@@ -365,7 +370,7 @@ def customer_activity(
     now as they were before the real now, and the history's own clicks of that last hour give way to them."""
     profile = record.profile
     customer_id = int(profile["id"])
-    end = pd.Timestamp(data_now(as_of)).tz_localize(None)
+    end = _naive(data_now(as_of))
     now = now or datetime.now(timezone.utc)
     history = record.clicks
     clicks = pd.DataFrame(
@@ -373,7 +378,7 @@ def customer_activity(
     )
     clicks = clicks[clicks["time"] < end - pd.Timedelta(hours=1)]
     if live_clicks is not None and len(live_clicks):
-        ago = pd.Timestamp(now).tz_convert(None) - pd.to_datetime(live_clicks["time"])
+        ago = _naive(now) - pd.to_datetime(live_clicks["time"])
         recent = (ago >= pd.Timedelta(0)) & (ago <= pd.Timedelta(hours=1))
         moved = pd.DataFrame(
             {
@@ -535,15 +540,19 @@ def _times(count: int) -> str:
     return f"{count}×"
 
 
-def _click_sentences(activity: Activity, now: pd.Timestamp, group: str) -> list[str]:
-    """The week's clicks of a group, per product and page, the most recent first."""
+def _week_clicks(activity: Activity, now: pd.Timestamp, group: str) -> pd.DataFrame:
+    """The clicks of a group (see :func:`click_group`) in the week before ``now``: time, product, page."""
     clicks = activity.clicks
     times = pd.to_datetime(clicks["time"])
+    products, pages = clicks["product"].astype(str), clicks["page"].astype(str)
     week = (times < now) & (times >= now - pd.Timedelta(days=LOOKBACK_DAYS))
-    pages = clicks["page"].astype(str)
-    products = clicks["product"].astype(str)
     chosen = week & np.array([click_group(p, g) == group for p, g in zip(products, pages, strict=True)], bool)
-    found = pd.DataFrame({"time": times[chosen], "product": products[chosen], "page": pages[chosen]})
+    return pd.DataFrame({"time": times[chosen], "product": products[chosen], "page": pages[chosen]})
+
+
+def _click_sentences(activity: Activity, now: pd.Timestamp, group: str) -> list[str]:
+    """The week's clicks of a group, per product and page, the most recent first."""
+    found = _week_clicks(activity, now, group)
     sentences = []
     for (product, page), rows in sorted(
         found.groupby(["product", "page"]), key=lambda item: -item[1]["time"].max().value
@@ -565,7 +574,7 @@ def _click_sentences(activity: Activity, now: pd.Timestamp, group: str) -> list[
 def _charge_sentences(activity: Activity, now: pd.Timestamp, groups: tuple[str, ...]) -> list[str]:
     charges = activity.charges
     day = (now.normalize() - pd.to_datetime(charges["date"]).dt.normalize()).dt.days
-    recent = charges[(day >= 0) & (day < CHARGE_DAYS)].assign(days=day)
+    recent = charges.assign(days=day)[(day >= 0) & (day < CHARGE_DAYS)]
     sentences = []
     for row in recent.sort_values("days").itertuples():
         when = days_ago(int(row.days))
@@ -585,7 +594,7 @@ def _charge_sentences(activity: Activity, now: pd.Timestamp, groups: tuple[str, 
 def _opened_sentences(activity: Activity, now: pd.Timestamp) -> list[str]:
     accounts = activity.accounts
     day = (now.normalize() - pd.to_datetime(accounts["opened_date"]).dt.normalize()).dt.days
-    recent = accounts[(day >= 0) & (day < CHARGE_DAYS)].assign(days=day).sort_values("days")
+    recent = accounts.assign(days=day)[(day >= 0) & (day < CHARGE_DAYS)].sort_values("days")
     return [f"opened a {label(str(r.product))} account {days_ago(int(r.days))}" for r in recent.itertuples()][
         :MAX_CITED
     ]
@@ -626,7 +635,7 @@ def _contact_sentences(activity: Activity, now: pd.Timestamp, reason: str) -> li
 
 def evidence(activity: Activity, now: datetime, reason: str) -> tuple[str, ...]:
     """What in one customer's activity before ``now`` (the data's now) points to ``reason``, in words."""
-    now = pd.Timestamp(now).tz_convert(None) if pd.Timestamp(now).tzinfo else pd.Timestamp(now)
+    now = _naive(now)
     sentences: list[str] = []
     if reason in REASON_CLICKS:
         sentences += _click_sentences(activity, now, REASON_CLICKS[reason])
@@ -659,3 +668,17 @@ def likely_reasons(model: ReasonModel, activity: Activity, now: datetime) -> tup
         )
         for i in rank(probability[None, :])[0][:TOP]
     )
+
+
+def looked_at(activity: Activity, now: datetime, reason: str) -> list[str]:
+    """The products of the week's pages that point to ``reason`` (see REASON_CLICKS), most recent first."""
+    if reason not in REASON_CLICKS:
+        return []
+    latest = _week_clicks(activity, _naive(now), REASON_CLICKS[reason]).groupby("product")["time"].max()
+    return list(latest.sort_values(ascending=False).index)
+
+
+def _naive(moment) -> pd.Timestamp:
+    """A moment as a naive UTC timestamp (the sources' times are naive UTC)."""
+    stamp = pd.Timestamp(moment)
+    return stamp.tz_convert(None) if stamp.tzinfo else stamp

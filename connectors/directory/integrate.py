@@ -1,8 +1,9 @@
 """The embedded engine: DuckDB reads a data folder's sources where they lie and joins them into the directory.
 
 Like Apache Drill in the original demo, DuckDB queries JSON documents without a declared schema. Profile and
-survey documents are read once per load into tables (a look-up must not rescan a file of a million lines),
-kept in memory unless the profiles outgrow :data:`IN_MEMORY_BYTES`; the banking Parquet tables stay files behind views, so every look-up sees their current contents.
+survey documents and the click file are read once per load into tables (a look-up must not rescan a file of a
+million lines), kept in memory unless the profiles outgrow :data:`IN_MEMORY_BYTES`; the banking and contact
+Parquet tables stay files behind views, so every look-up sees their current contents.
 
 JSON lines are read by :mod:`connectors.jsonlines`: a line that does not parse, is not an object, lacks its
 integer key or repeats a profile's id is skipped, counted per file and reason and logged with its line
@@ -54,17 +55,21 @@ class Report:
     survey_files: int = 0
     skips: jsonlines.Skips = field(default_factory=jsonlines.Skips)
     banking_error: str | None = None
+    contacts_error: str | None = None  # why the contact history is unavailable (embedded mode)
+    clicks: int = 0
 
 
 def file_signature(layout: Layout, parquet_banking: bool) -> dict[str, tuple[FileStat, ...]]:
     """The signatures of what the directory reads: the joined sources, and the survey files apart (a new
     survey file only reloads the survey table)."""
-    directory = [layout.profiles, *(layout.banking if parquet_banking else ())]
+    parquet = (*layout.banking, layout.contacts) if parquet_banking else ()
+    directory = [layout.profiles, *parquet, layout.clicks]
     return {"directory": layout.signature(directory), "surveys": layout.signature(layout.survey_files())}
 
 
 def load(duck: duckdb.DuckDBPyConnection, layout: Layout, core: CoreBanking | None) -> Report:
-    """Load profiles and surveys, open the banking tables, and build the ``directory`` table."""
+    """Load profiles, surveys and clicks, open the banking and contact tables, and build the ``directory``
+    table."""
     if not layout.profiles.is_file():
         raise SourceMissing(
             f"{config.describe('data_dir')}: no customer profiles at {layout.profiles}; generate sample data "
@@ -75,9 +80,11 @@ def load(duck: duckdb.DuckDBPyConnection, layout: Layout, core: CoreBanking | No
     load_surveys(duck, layout, report)
     if core is None:
         _open_parquet_banking(duck, layout, report)
+        _open_parquet_contacts(duck, layout, report)
     else:
         _stream_banking_summary(duck, core, report)
     duck.execute(sql.DIRECTORY, {"as_of": layout.today(), "banking_known": report.banking_error is None})
+    _load_clicks(duck, layout, report)
     return report
 
 
@@ -120,6 +127,26 @@ def _open_parquet_banking(duck: duckdb.DuckDBPyConnection, layout: Layout, repor
         duck.execute(sql.EMPTY_HOLDINGS_SUMMARY)
         return
     duck.execute(f"CREATE OR REPLACE TABLE holdings_summary AS {sql.HOLDINGS_SUMMARY}")
+
+
+def _open_parquet_contacts(duck: duckdb.DuckDBPyConnection, layout: Layout, report: Report) -> None:
+    """The contact center's table as a view over its Parquet file, like the banking tables."""
+    if not layout.contacts.is_file():
+        report.contacts_error = f"{layout.relative(layout.contacts)} is missing from {config.describe('data_dir')} = {layout.root}"
+        return
+    duck.execute(sql.PARQUET_VIEW.format(name="contacts", path=sql.literal(str(layout.contacts))))
+
+
+def _load_clicks(duck: duckdb.DuckDBPyConnection, layout: Layout, report: Report) -> None:
+    """The click file into the ``clicks`` table, by customer (the live stream keeps only the latest)."""
+    files = {layout.relative(layout.clicks): layout.clicks} if layout.clicks.is_file() else {}
+    clicks = jsonlines.Skips()
+    jsonlines.load(duck, "click_lines", files, "user_id", clicks, fields=catalog.CLICK_FIELDS)
+    duck.execute(sql.CLICKS)
+    duck.execute("DROP TABLE click_lines")
+    report.clicks = duck.execute("SELECT count(*) FROM clicks").fetchall()[0][0]
+    clicks.log(log)
+    report.skips.files.update(clicks.files)
 
 
 def _stream_banking_summary(duck: duckdb.DuckDBPyConnection, core: CoreBanking, report: Report) -> None:

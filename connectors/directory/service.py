@@ -24,7 +24,7 @@ import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
@@ -36,7 +36,7 @@ import pyarrow as pa
 from connectors import layout
 from connectors.config import Settings
 from connectors.directory import integrate, search, sql
-from connectors.directory.banking import HOLDINGS, TRANSACTIONS, BankingUnavailable, CoreBanking
+from connectors.directory.banking import CONTACTS, HOLDINGS, TRANSACTIONS, BankingUnavailable, CoreBanking
 from connectors.directory.search import SearchIndex, normalise_query
 from connectors.layout import Layout
 
@@ -50,6 +50,7 @@ MYSQL_CHECK_EVERY_S = 5.0  # how often the MySQL banking tables are checked for 
 FIELDS = tuple(sql.KEY_COLUMNS)
 SORTS = tuple(sql.SORTS)
 _SCORES_COLUMNS = ("customer_id", "churn_risk", "persona", "persona_name")
+CLICKS = pa.schema([("time", pa.timestamp("us")), ("product", pa.string()), ("url", pa.string())])
 
 
 class UnknownCustomer(LookupError):
@@ -81,6 +82,9 @@ class CustomerRecord:
     sql: str
     elapsed_ms: float
     left_on: date | None = None  # a former customer's last day (catalog.left_on_sql); None while active
+    contacts: pd.DataFrame = field(default_factory=lambda: _frame(CONTACTS.empty_table(), CONTACTS))
+    contacts_error: str | None = None  # why the contact history is missing, as banking_error says for banking
+    clicks: pd.DataFrame = field(default_factory=lambda: _frame(CLICKS.empty_table(), CLICKS))  # last 30 days
 
 
 def _show(title: str, statement: str, params: dict | tuple) -> str:
@@ -206,7 +210,8 @@ class Directory:
         return SearchResult(found.rows, found.total, found.exact, label, sql, elapsed_ms)
 
     def customer(self, customer_id: int) -> CustomerRecord:
-        """The 360 record: profile document, holdings, transactions, survey answers and photo."""
+        """The 360 record: profile document, holdings, transactions, survey answers, contact history, the
+        last 30 days of clicks and photo."""
         try:
             customer_id = int(customer_id)
         except (TypeError, ValueError):
@@ -234,6 +239,11 @@ class Directory:
                     _show("DuckDB: survey answers (surveys/*.json)", sql.CUSTOMER_SURVEYS, (customer_id,))
                 )
                 holdings, transactions, banking_error = self._banking(cursor, generation, customer_id, shown)
+                contacts, contacts_error = self._contacts(cursor, generation, customer_id, shown)
+                clicks = cursor.sql(sql.CUSTOMER_CLICKS, params=[customer_id]).to_arrow_table()
+                shown.append(
+                    _show("DuckDB: clicks (clicks/clickstream.jsonl)", sql.CUSTOMER_CLICKS, (customer_id,))
+                )
                 cursor.register("record_holdings", holdings)
                 left_on = cursor.execute(sql.RECORD_LEFT_ON).fetchall()[0][0]
                 cursor.unregister("record_holdings")
@@ -250,6 +260,9 @@ class Directory:
             sql="\n\n".join(shown),
             elapsed_ms=(time.perf_counter() - started) * 1000,
             left_on=left_on,
+            contacts=contacts,
+            contacts_error=contacts_error,
+            clicks=_frame(clicks, CLICKS),
         )
 
     def attach_scores(self, scores: pd.DataFrame) -> None:
@@ -294,6 +307,7 @@ class Directory:
                 "banking": banking_source,
             },
             "banking": self._banking_status(generation),
+            "contacts": self._contacts_status(generation),
             "malformed_lines": report.skips.counts(),
             "skipped_lines": report.skips.as_dict(),
             "refreshed_at": generation.built_at.isoformat(timespec="seconds"),
@@ -344,6 +358,33 @@ class Directory:
         shown.append(_show(f"{engine}: holdings", holdings_sql.format(param=param), (customer_id,)))
         shown.append(_show(f"{engine}: transactions", transactions_sql.format(param=param), (customer_id,)))
         return _frame(holdings, HOLDINGS), _frame(transactions, TRANSACTIONS), error
+
+    def _contacts(
+        self, cursor: duckdb.DuckDBPyConnection, generation: _Generation, customer_id: int, shown: list[str]
+    ) -> tuple[pd.DataFrame, str | None]:
+        """The contact center's history from MySQL or the Parquet file, or why it cannot answer."""
+        statement = sql.CUSTOMER_CONTACTS
+        try:
+            if self.banking is None:
+                if generation.report.contacts_error:
+                    raise BankingUnavailable(generation.report.contacts_error)
+                contacts = cursor.sql(statement.format(param="?"), params=[customer_id]).to_arrow_table()
+                engine, param = "DuckDB (contact_center/contacts.parquet)", "?"
+            else:
+                contacts = self.banking.contacts(customer_id)
+                engine, param = f"MySQL {self.banking.target.redacted()}", "%s"
+            error = None
+        except (BankingUnavailable, duckdb.Error) as failure:
+            contacts, engine, param = CONTACTS.empty_table(), "contact center", "?"
+            error = f"contact history unavailable: {failure}"
+        shown.append(_show(f"{engine}: contacts", statement.format(param=param), (customer_id,)))
+        return _frame(contacts, CONTACTS), error
+
+    def _contacts_status(self, generation: _Generation) -> str:
+        if self.banking is not None:
+            return "mysql"
+        error = generation.report.contacts_error
+        return f"contact history unavailable: {error}" if error else "embedded"
 
     def _banking_status(self, generation: _Generation) -> str:
         if self.banking is not None:
