@@ -2,7 +2,8 @@
 
 The inputs are the customer's own activity before the moment of a contact (:class:`connectors.features.
 Activity`): their clicks by kind of page (leaving pages, applications, loans, rates, payments, settings) in
-the last hour, day and week and how long ago the latest was; their notable card charges (fees, declined,
+the last day and week (five count as many as more) and how long ago the latest was, fading over hours and
+over a day; their notable card charges (fees, declined,
 unusual and large ones) of the last days; accounts opened; sour survey answers; their past contacts, by
 reason, and any follow-up still open; and who they are then (age, tenure, products held, a web login).
 A multinomial logistic regression learns the reason from the bank's past contacts; its parameters travel in
@@ -217,8 +218,11 @@ class Lookup:
         return np.searchsorted(self.ids, np.asarray(customer_ids, dtype=np.int64))
 
 
+MAX_COUNTED = 5  # a burst of clicks (a replay, a refreshing page) says no more than five do
+
+
 def _log(count: np.ndarray) -> np.ndarray:
-    return np.log1p(count.astype(float))
+    return np.log1p(np.minimum(count, MAX_COUNTED).astype(float))
 
 
 def _fading(age_s: np.ndarray, scale_s: float) -> np.ndarray:
@@ -234,9 +238,10 @@ def feature_matrix(lookup: Lookup, customer: np.ndarray, t: np.ndarray) -> tuple
     known = t - LOOKBACK_DAYS * DAY >= lookup.click_from[customer]
     columns["clicks_known"] = known.astype(float)
     for group, events in lookup.clicks.items():
-        for name, window in (("hour", HOUR), ("day", DAY), ("week", LOOKBACK_DAYS * DAY)):
+        for name, window in (("day", DAY), ("week", LOOKBACK_DAYS * DAY)):
             columns[f"{group}_{name}"] = np.where(known, _log(events.count(customer, t, window)), 0.0)
         age = events.since(customer, t, cap_s=LOOKBACK_DAYS * DAY)
+        columns[f"{group}_just_now"] = np.where(known, _fading(age, 3 * HOUR), 0.0)
         columns[f"{group}_recent"] = np.where(known, _fading(age, DAY), 0.0)
     for group, events in lookup.charges.items():
         columns[f"{group}_3d"] = _log(events.count(customer, t, 3 * DAY, inclusive=True))
@@ -294,29 +299,31 @@ def rank(scores: np.ndarray, tie_break: np.ndarray | None = None) -> np.ndarray:
 
 @dataclass(frozen=True)
 class ReasonModel:
-    """Standardised inputs, multinomial logistic weights: P(reason | the days before)."""
+    """Multinomial logistic weights on centred inputs: P(reason | the days before).
+
+    The inputs are not scaled to unit variance: they are all of order one already (logs of capped counts,
+    fading recencies, flags), and scaled, a rare input (a click within the hour) got a large weight from a
+    few contacts that the penalty did not hold back.
+    """
 
     columns: tuple[str, ...]
     mean: np.ndarray
-    scale: np.ndarray
     coef: np.ndarray  # (reasons, columns)
     intercept: np.ndarray  # (reasons,)
 
     @classmethod
     def fit(cls, inputs: np.ndarray, columns: Sequence[str], reasons: np.ndarray, seed: int) -> ReasonModel:
         mean = inputs.mean(axis=0)
-        scale = inputs.std(axis=0)
-        scale = np.where(scale > 1e-9, scale, 1.0)
-        model = LogisticRegression(C=C, max_iter=300, random_state=seed)
-        model.fit((inputs - mean) / scale, reasons)
+        model = LogisticRegression(C=C, max_iter=500, random_state=seed)
+        model.fit(inputs - mean, reasons)
         coef = np.zeros((len(REASONS), inputs.shape[1]))
         intercept = np.full(len(REASONS), -30.0)  # a reason never seen in training is never predicted
         coef[model.classes_] = model.coef_
         intercept[model.classes_] = model.intercept_
-        return cls(tuple(columns), mean, scale, coef, intercept)
+        return cls(tuple(columns), mean, coef, intercept)
 
     def probabilities(self, inputs: np.ndarray) -> np.ndarray:
-        logits = ((inputs - self.mean) / self.scale) @ self.coef.T + self.intercept
+        logits = (inputs - self.mean) @ self.coef.T + self.intercept
         logits -= logits.max(axis=1, keepdims=True)
         weights = np.exp(logits)
         return weights / weights.sum(axis=1, keepdims=True)
@@ -325,7 +332,6 @@ class ReasonModel:
         return {
             "columns": list(self.columns),
             "mean": self.mean.tolist(),
-            "scale": self.scale.tolist(),
             "coef": self.coef.tolist(),
             "intercept": self.intercept.tolist(),
             "reasons": list(REASONS),
@@ -338,7 +344,6 @@ class ReasonModel:
         return cls(
             tuple(meta["columns"]),
             np.asarray(meta["mean"]),
-            np.asarray(meta["scale"]),
             np.asarray(meta["coef"]),
             np.asarray(meta["intercept"]),
         )
