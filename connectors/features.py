@@ -324,7 +324,7 @@ def _activity(con: duckdb.DuckDBPyConnection, layout: Layout, responses: pd.Data
         ORDER BY c.customer_id
         """,
     )
-    clicks = con.execute(
+    clicks = con.sql(
         """
         SELECT c.customer_id, TRY_CAST(k.datetime AS TIMESTAMP) AS time, k.product, k.url
         FROM click_lines k JOIN customers c ON c.web_user_id = k.user_id

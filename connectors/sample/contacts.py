@@ -636,13 +636,13 @@ def _mark_disputes(table: pd.DataFrame, contacts: _Contacts, episodes: _Episodes
     )
     contacts.charge = np.where(linked, episodes.row[np.maximum(trigger, 0)], -1)
     disputes = np.flatnonzero((contacts.reason == R["disputed_transaction"]) & (contacts.charge < 0))
-    keys = (table["customer_id"].to_numpy() - first_id) * 1_000_000 + table["date"].to_numpy().astype(
-        "datetime64[D]"
-    ).astype(np.int64)
+    charged = np.flatnonzero(~table["declined"].to_numpy())  # a declined charge cannot be disputed
+    day = table["date"].to_numpy().astype("datetime64[D]").astype(np.int64)[charged]
+    keys = (table["customer_id"].to_numpy()[charged] - first_id) * 1_000_000 + day
     wanted = contacts.owner[disputes] * 1_000_000 + contacts.t[disputes] // DAY
     latest = np.searchsorted(keys, wanted, side="right") - 1
     same = (latest >= 0) & (keys[np.maximum(latest, 0)] // 1_000_000 == contacts.owner[disputes])
-    contacts.charge[disputes[same]] = latest[same]
+    contacts.charge[disputes[same]] = charged[latest[same]]
     marked = contacts.charge[contacts.reason == R["disputed_transaction"]]
     table.loc[marked[marked >= 0], "disputed"] = True
 
