@@ -227,14 +227,14 @@ class TimelineView(LiveView):
 
     def __init__(self, **params):
         super().__init__(**params)
-        self.kinds = pn.widgets.CheckButtonGroup(
+        self.kinds = pn.widgets.CheckBoxGroup(
             name="Show",
             options={text: kind for kind, text in KINDS.items()},
             value=list(KINDS),
             button_type="light",
         )
-        self.previous = pn.widgets.Button(name="‹ Newer", width=90)
-        self.next = pn.widgets.Button(name="Older ›", width=90)
+        self.previous = pn.widgets.Button(label="‹ Newer", width=90)
+        self.next = pn.widgets.Button(label="Older ›", width=90)
         self.status = HTMLText("", sizing_mode="stretch_width")
         self.body = HTMLText("", sizing_mode="stretch_width")
         self.number = 1
