@@ -228,10 +228,7 @@ class TimelineView(LiveView):
     def __init__(self, **params):
         super().__init__(**params)
         self.kinds = pn.widgets.CheckBoxGroup(
-            name="Show",
-            options={text: kind for kind, text in KINDS.items()},
-            value=list(KINDS),
-            button_type="light",
+            options={text: kind for kind, text in KINDS.items()}, value=list(KINDS), inline=True
         )
         self.previous = pn.widgets.Button(label="‹ Newer", width=90)
         self.next = pn.widgets.Button(label="Older ›", width=90)
