@@ -1,5 +1,7 @@
 """The bank's vocabulary that every source shares: products, spending categories, the website's pages, the
-account statuses, and the windows of history each source keeps. One definition each.
+account statuses, the contact center's reasons, channels and outcomes, the windows of history each source
+keeps, and the rules more than one reader applies (a former customer, a large or unusual charge). One
+definition each.
 
 Every source names products by the original demo's 12 click-stream product keys (holdings, clicks, survey
 needs), so joins across sources work without mapping tables, and the dashboard shows the labels.

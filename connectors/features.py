@@ -10,6 +10,9 @@ the last one closed (``closed_on``). Everything about a customer is observed up 
 they left or, for everyone else, as_of: their age and tenure then, the products they held then, and the
 spending, clicks and survey answers of the windows ending then. That is what churn is learnt from: what
 former customers looked like when they left, against what the others look like today.
+
+:class:`Activity` holds every dated event instead (clicks, notable charges, accounts, survey answers,
+contacts): the reason for a contact is learnt from what happened in the days before each one.
 """
 
 from __future__ import annotations

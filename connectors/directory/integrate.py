@@ -106,13 +106,30 @@ def load_surveys(duck: duckdb.DuckDBPyConnection, layout: Layout, report: Report
     folder = layout.relative(layout.surveys)
     report.skips.forget(name for name in report.skips.files if name.startswith(folder))
     report.survey_files = len(files)
-    answers = jsonlines.Skips()
-    jsonlines.load(duck, "survey_lines", files, "customer_id", answers, fields=catalog.SURVEY_FIELDS)
-    duck.execute(sql.SURVEYS)
-    duck.execute("DROP TABLE survey_lines")
-    report.surveys = duck.execute("SELECT count(*) FROM surveys").fetchall()[0][0]
-    answers.log(log)
-    report.skips.files.update(answers.files)
+    report.surveys = _read_lines(
+        duck, report, files, "survey_lines", "customer_id", catalog.SURVEY_FIELDS, sql.SURVEYS, "surveys"
+    )
+
+
+def _read_lines(
+    duck: duckdb.DuckDBPyConnection,
+    report: Report,
+    files: dict[str, Path],
+    lines: str,
+    key: str,
+    fields: dict,
+    statement: str,
+    table: str,
+) -> int:
+    """Read JSON-lines ``files`` into the table ``lines``, build the source's ``table`` from it with
+    ``statement`` and drop it; log and record the skipped lines; return the rows of ``table``."""
+    skips = jsonlines.Skips()
+    jsonlines.load(duck, lines, files, key, skips, fields=fields)
+    duck.execute(statement)
+    duck.execute(f"DROP TABLE {lines}")
+    skips.log(log)
+    report.skips.files.update(skips.files)
+    return duck.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
 
 
 def _open_parquet_banking(duck: duckdb.DuckDBPyConnection, layout: Layout, report: Report) -> None:
@@ -140,13 +157,9 @@ def _open_parquet_contacts(duck: duckdb.DuckDBPyConnection, layout: Layout, repo
 def _load_clicks(duck: duckdb.DuckDBPyConnection, layout: Layout, report: Report) -> None:
     """The click file into the ``clicks`` table, by customer (the live stream keeps only the latest)."""
     files = {layout.relative(layout.clicks): layout.clicks} if layout.clicks.is_file() else {}
-    clicks = jsonlines.Skips()
-    jsonlines.load(duck, "click_lines", files, "user_id", clicks, fields=catalog.CLICK_FIELDS)
-    duck.execute(sql.CLICKS)
-    duck.execute("DROP TABLE click_lines")
-    report.clicks = duck.execute("SELECT count(*) FROM clicks").fetchall()[0][0]
-    clicks.log(log)
-    report.skips.files.update(clicks.files)
+    report.clicks = _read_lines(
+        duck, report, files, "click_lines", "user_id", catalog.CLICK_FIELDS, sql.CLICKS, "clicks"
+    )
 
 
 def _stream_banking_summary(duck: duckdb.DuckDBPyConnection, core: CoreBanking, report: Report) -> None:
