@@ -269,7 +269,9 @@ def draw_contact_center(
 
     web = _web_episodes(rng, people, start_s, end_s, years, has_card, loans, investments)
     fees, fee_row, fee_amount = _fee_episodes(rng, people, years, has_card, transactions, tx_first, tx_count)
-    unusual = _unusual_charges(rng, people, start_s, end_s, years, has_card & (tx_count >= 2), large_from)
+    featured_caller = people.ids == FEATURED_CALLER.customer_id  # her one unusual charge is her lead-up's
+    eligible = has_card & (tx_count >= 2) & ~featured_caller
+    unusual = _unusual_charges(rng, people, start_s, end_s, years, eligible, large_from)
     featured = _featured(people, observed_day, large_from)
     charges = _Charges.concat([unusual, featured.charges])
     table, charge_rows, shift = _with_charges(
