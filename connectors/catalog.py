@@ -1,11 +1,16 @@
 """The bank's vocabulary that every source shares: products, spending categories, the website's pages, the
-account statuses, and the windows of history each source keeps. One definition each.
+account statuses, the contact center's reasons, channels and outcomes, the windows of history each source
+keeps, and the rules more than one reader applies (a former customer, a large or unusual charge). One
+definition each.
 
 Every source names products by the original demo's 12 click-stream product keys (holdings, clicks, survey
 needs), so joins across sources work without mapping tables, and the dashboard shows the labels.
 """
 
 from __future__ import annotations
+
+import numpy as np
+import pandas as pd
 
 PRODUCTS: tuple[str, ...] = (
     "debit_card",
@@ -71,6 +76,10 @@ SITE = "https://www.c360bank.example"
 SHOPPING_PAGES: tuple[str, ...] = ("overview", "rates", "apply", "calculator", "faq")
 SERVICING_PAGES: tuple[str, ...] = ("statements", "payments", "settings")
 LEAVING_PAGES: tuple[str, ...] = ("close", "transfer-out", "compare-rates")
+PAGES: tuple[str, ...] = SHOPPING_PAGES + SERVICING_PAGES + LEAVING_PAGES
+# The pages a customer's timeline names in each web session: they say what the visit was for.
+NOTABLE_PAGES: tuple[str, ...] = ("apply", "close", "transfer-out")
+SESSION_GAP_MINUTES = 30  # clicks further apart than this are separate web sessions
 
 # An account is open or closed; a customer whose every account is closed is a former customer.
 OPEN, CLOSED = "open", "closed"
@@ -109,6 +118,26 @@ CLICK_DAYS = 30  # the website keeps 30 days of clicks
 TRANSACTION_DAYS = 365  # card transactions: the last twelve months
 SURVEY_DAYS = 360  # survey answers: twelve 30-day months
 CONTACT_DAYS = 365  # the contact center's history: the last twelve months
+CONTACT_COLUMNS: tuple[str, ...] = (  # a contact as the contact center keeps it (wrap-ups share these)
+    "contact_id",
+    "customer_id",
+    "started_at",  # UTC
+    "channel",
+    "reason",
+    "duration_s",
+    "outcome",
+    "note",
+    "agent",
+)
+
+# A card charge is *large* when it is at least UNUSUAL_MIN dollars and UNUSUAL_FACTOR times what the customer
+# usually spends in its category (the mean of their other charges there, when there are USUAL_CHARGES of
+# them), or, in a category they seldom use, UNUSUAL_SELDOM_FACTOR times the mean of all their other charges;
+# it is *unusual* when it is large and at a payee they had not paid on an earlier day.
+UNUSUAL_MIN = 250.0
+UNUSUAL_FACTOR = 5.0
+UNUSUAL_SELDOM_FACTOR = 3.0
+USUAL_CHARGES = 2
 DAYS_PER_MONTH = 30.44
 
 
@@ -135,6 +164,77 @@ def left_on_sql(status: str = "status", closed_date: str = "closed_date") -> str
     """The former-customer rule as an SQL aggregate over a customer's accounts: the day the last account
     closed when every account is closed, else NULL (an active customer, or no account at all)."""
     return f"CASE WHEN bool_and({status}::VARCHAR = '{CLOSED}') THEN max({closed_date})::DATE END"
+
+
+def page_of(url: str) -> str:
+    """The site's page a URL is on (``close``, ``apply``, ...), or "" for any other address."""
+    page = str(url).rstrip("/").rsplit("/", 1)[-1]
+    return page if page in PAGES else ""
+
+
+def large_charge_threshold(
+    category_total: np.ndarray, category_count: np.ndarray, total: np.ndarray, count: np.ndarray
+) -> np.ndarray:
+    """The amount from which a charge is large (see UNUSUAL_FACTOR), from the sum and the number of the
+    customer's other charges in its category and in all (infinite when they have no other charge)."""
+    usual = UNUSUAL_FACTOR * category_total / np.maximum(category_count, 1)
+    seldom = np.where(count > 0, UNUSUAL_SELDOM_FACTOR * total / np.maximum(count, 1), np.inf)
+    return np.maximum(UNUSUAL_MIN, np.where(category_count >= USUAL_CHARGES, usual, seldom))
+
+
+def charge_flags(
+    customer_ids: np.ndarray,
+    days: np.ndarray,
+    payees: np.ndarray,
+    categories: np.ndarray,
+    amounts: np.ndarray,
+    declined: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which card charges are large and which are unusual (see UNUSUAL_FACTOR), vectorised over many
+    customers' transactions or one customer's; ``days`` are day numbers. A declined charge never reached the
+    card, so it is nobody's usual spending, but it can be large or unusual itself."""
+    customer = pd.factorize(np.asarray(customer_ids))[0].astype(np.int64)
+    category = pd.factorize(np.asarray(categories))[0].astype(np.int64)
+    amounts = np.asarray(amounts, dtype=float)
+    charged = ~np.asarray(declined, dtype=bool)
+    spent = np.where(charged, amounts, 0.0)
+
+    def others(group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The sum and the number of each charge's other charges in its group."""
+        return np.bincount(group, weights=spent)[group] - spent, np.bincount(group, weights=charged)[
+            group
+        ] - charged
+
+    in_category = customer * (category.max(initial=0) + 1) + category
+    large = amounts >= large_charge_threshold(*others(in_category), *others(customer))
+    payee = pd.factorize(np.asarray(payees))[0].astype(np.int64)
+    pair = customer * (payee.max(initial=0) + 1) + payee
+    days = np.asarray(days).astype(np.int64)
+    first_day = pd.Series(days).groupby(pair).transform("min").to_numpy()
+    return large, large & (days <= first_day)
+
+
+def _codes(values: pd.Series) -> np.ndarray:
+    """A column's values as something to group by: its codes when categorical (fast), else the values."""
+    return values.cat.codes.to_numpy() if isinstance(values.dtype, pd.CategoricalDtype) else values.to_numpy()
+
+
+def notable_charges(transactions: pd.DataFrame) -> pd.DataFrame:
+    """The card charges worth a look, with their ``large`` and ``unusual`` flags (see UNUSUAL_FACTOR): those
+    with a fee, declined, disputed or large. ``transactions`` has customer_id, date, payee, category, amount,
+    fee, declined and disputed (one customer's or many customers')."""
+    days = pd.to_datetime(transactions["date"]).to_numpy().astype("datetime64[D]").astype(np.int64)
+    large, unusual = charge_flags(
+        transactions["customer_id"].to_numpy(),
+        days,
+        _codes(transactions["payee"]),
+        _codes(transactions["category"]),
+        transactions["amount"].to_numpy(),
+        transactions["declined"].to_numpy(dtype=bool),
+    )
+    keep = (transactions["fee"].to_numpy() > 0) | transactions["declined"].to_numpy(dtype=bool)
+    keep |= transactions["disputed"].to_numpy(dtype=bool) | large
+    return transactions[keep].assign(large=large[keep], unusual=unusual[keep]).reset_index(drop=True)
 
 
 def label(product: str) -> str:

@@ -10,6 +10,9 @@ the last one closed (``closed_on``). Everything about a customer is observed up 
 they left or, for everyone else, as_of: their age and tenure then, the products they held then, and the
 spending, clicks and survey answers of the windows ending then. That is what churn is learnt from: what
 former customers looked like when they left, against what the others look like today.
+
+:class:`Activity` holds every dated event instead (clicks, notable charges, accounts, survey answers,
+contacts): the reason for a contact is learnt from what happened in the days before each one.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from datetime import date
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from connectors import engine, jsonlines
@@ -36,10 +40,32 @@ from connectors.catalog import (
     SURVEY_FIELDS,
     TRANSACTION_DAYS,
     left_on_sql,
+    notable_charges,
+    page_of,
 )
 from connectors.layout import Layout, SourceMissing
 
 log = logging.getLogger(__name__)
+
+# Columns an older data set lacks: the accounts' (format 2) and the transactions' (format 3).
+TRANSACTIONS_NEED = (("status", "closed_date"), ("fee", "declined", "disputed"))
+
+
+@dataclass(frozen=True)
+class Activity:
+    """What customers did and when, one row per event, for learning what leads to a contact: the same
+    frames, built from one customer's 360 record, score that customer (``models.reason``).
+
+    Times are UTC; a click's ``page`` is :func:`connectors.catalog.page_of` of its address.
+    """
+
+    customers: pd.DataFrame  # customer_id (ascending), birth_date, first_visit, observed_until, has_web
+    clicks: pd.DataFrame  # customer_id, time, product, page
+    charges: pd.DataFrame  # catalog.notable_charges: customer_id, date, payee, category, amount, fee,
+    # declined, disputed, large, unusual
+    accounts: pd.DataFrame  # customer_id, product, opened_date, closed_date
+    surveys: pd.DataFrame  # customer_id, submitted, rating
+    contacts: pd.DataFrame  # contact_id, customer_id, started_at, reason, outcome
 
 
 @dataclass(frozen=True)
@@ -58,6 +84,7 @@ class Features:
     surveys: pd.DataFrame  # responses, rating (mean), comment (latest), one 0/1 column per needed product
     responses: pd.DataFrame  # one row per survey answer: customer_id, submitted, rating, comment
     skips: jsonlines.Skips  # the source lines that were skipped, per file and reason
+    activity: Activity  # every dated event, for the reason for a contact
 
     @property
     def customer_ids(self) -> np.ndarray:
@@ -72,15 +99,19 @@ class Features:
 def load(layout: Layout) -> Features:
     """Read every source of ``layout`` once and summarise it per customer."""
     as_of = layout.as_of()
-    for path in (layout.profiles, layout.accounts, layout.transactions, layout.clicks):
+    for path in (layout.profiles, layout.accounts, layout.transactions, layout.clicks, layout.contacts):
         if not path.is_file():
             raise SourceMissing(f"{path} is missing: regenerate with `python -m connectors.sample --force`")
-    missing = {"status", "closed_date"} - set(pq.read_schema(layout.accounts).names)
-    if missing:
-        raise SourceMissing(
-            f"{layout.accounts} lacks {', '.join(sorted(missing))} (an older data set): regenerate with "
-            "`python -m connectors.sample --force`"
-        )
+    for path, needed in (
+        (layout.accounts, TRANSACTIONS_NEED[0]),
+        (layout.transactions, TRANSACTIONS_NEED[1]),
+    ):
+        missing = set(needed) - set(pq.read_schema(path).names)
+        if missing:
+            raise SourceMissing(
+                f"{path} lacks {', '.join(sorted(missing))} (an older data set): regenerate with "
+                "`python -m connectors.sample --force`"
+            )
     con = engine.connect()
     try:
         con.execute("SET preserve_insertion_order = false")
@@ -93,6 +124,7 @@ def load(layout: Layout) -> Features:
         ).astype({"closed_on": "datetime64[s]", "observed_until": "datetime64[s]"})
         responses = _responses(con)
         spending, categories = _spending(con, layout)
+        activity = _activity(con, layout, responses)
         return Features(
             as_of=as_of,
             profile=profile,
@@ -103,6 +135,7 @@ def load(layout: Layout) -> Features:
             surveys=_surveys(profile["customer_id"], responses),
             responses=responses,
             skips=skips,
+            activity=activity,
         )
     finally:
         con.close()
@@ -203,7 +236,7 @@ def _spending(con: duckdb.DuckDBPyConnection, layout: Layout) -> tuple[pd.DataFr
                    (c.history_days - date_diff('day', t.date::DATE, c.observed_until) + 0.5)
                        / c.history_days AS position
             FROM read_parquet($path) t JOIN customers c USING (customer_id)
-            WHERE t.amount > 0
+            WHERE t.amount > 0 AND NOT t.declined
               AND date_diff('day', t.date::DATE, c.observed_until) BETWEEN 1 AND c.history_days)
         SELECT c.customer_id, c.history_days,
                count(tx.amount) AS transactions,
@@ -279,3 +312,55 @@ def _surveys(ids: pd.Series, responses: pd.DataFrame) -> pd.DataFrame:
     filled = {"responses": 0, "comment": ""} | {f"needs_{p}": False for p in PRODUCTS}
     frame = frame.fillna(filled).astype({"responses": np.int64} | {f"needs_{p}": bool for p in PRODUCTS})
     return frame.reset_index(drop=True)
+
+
+def _activity(con: duckdb.DuckDBPyConnection, layout: Layout, responses: pd.DataFrame) -> Activity:
+    """Every dated event of every customer: the JSON sources through the tables already read, the Parquet
+    tables with pyarrow (their dictionary columns stay categorical)."""
+    customers = _frame(
+        con,
+        """
+        SELECT c.customer_id, TRY_CAST(p.birth_date AS DATE) AS birth_date, c.first_visit, c.observed_until,
+               c.has_web
+        FROM customers c JOIN profile_lines p ON p.id = c.customer_id
+        ORDER BY c.customer_id
+        """,
+    )
+    clicks = con.sql(
+        """
+        SELECT c.customer_id, TRY_CAST(k.datetime AS TIMESTAMP) AS time, k.product, k.url
+        FROM click_lines k JOIN customers c ON c.web_user_id = k.user_id
+        WHERE TRY_CAST(k.datetime AS TIMESTAMP) IS NOT NULL
+        ORDER BY c.customer_id, time
+        """
+    ).to_arrow_table()
+    urls = pc.dictionary_encode(clicks.column("url").combine_chunks())
+    names, page = np.unique([page_of(url) for url in urls.dictionary.to_pylist()], return_inverse=True)
+    pages = pd.Categorical.from_codes(page[urls.indices.to_numpy(zero_copy_only=False)], categories=names)
+    transactions = pq.read_table(
+        layout.transactions,
+        columns=["customer_id", "date", "payee", "category", "amount", "fee", "declined", "disputed"],
+    ).to_pandas()
+    contacts = pq.read_table(
+        layout.contacts, columns=["contact_id", "customer_id", "started_at", "reason", "outcome"]
+    ).to_pandas()
+    accounts = pq.read_table(
+        layout.accounts, columns=["customer_id", "product", "opened_date", "closed_date"]
+    )
+    return Activity(
+        customers=customers,
+        clicks=pd.DataFrame(
+            {
+                "customer_id": clicks.column("customer_id").to_numpy(),
+                "time": clicks.column("time").to_numpy(),
+                "product": pd.Categorical(clicks.column("product").to_numpy(zero_copy_only=False)),
+                "page": pages,
+            }
+        ),
+        charges=notable_charges(transactions),
+        accounts=accounts.to_pandas(),
+        surveys=responses[["customer_id", "submitted", "rating"]],
+        contacts=contacts.sort_values(["customer_id", "started_at", "contact_id"], kind="stable").reset_index(
+            drop=True
+        ),
+    )

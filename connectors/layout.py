@@ -79,6 +79,11 @@ class Layout:
     def truth(self) -> Path:
         return self.root / "truth" / "customers.parquet"
 
+    @property
+    def contact_truth(self) -> Path:
+        """The generator's own reason probabilities of every contact (model evaluation only)."""
+        return self.root / "truth" / "contacts.parquet"
+
     def exists(self) -> bool:
         return self.manifest.is_file()
 
@@ -91,7 +96,7 @@ class Layout:
 
     def sources(self) -> list[Path]:
         """Every source file that models are learnt from."""
-        return [self.profiles, *self.banking, self.clicks, *self.survey_files()]
+        return [self.profiles, *self.banking, self.clicks, self.contacts, *self.survey_files()]
 
     def relative(self, path: str | Path) -> str:
         """A path as it is named in messages: relative to the data folder when inside it."""

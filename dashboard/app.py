@@ -21,10 +21,12 @@ from dashboard.kiosk import KioskRotation, rotate_seconds
 from dashboard.markup import SCREEN_CSS
 from dashboard.memory import track_session
 from dashboard.profile import ProfileView
+from dashboard.reason import ReasonView
 from dashboard.services import get_services
 from dashboard.spend import SpendView
 from dashboard.store import CustomerStore
 from dashboard.survey import SurveyView
+from dashboard.timeline import TimelineView
 from dashboard.watchdog import ConnectionWatchdog
 
 TITLE = "Customer 360"
@@ -71,6 +73,7 @@ def create_app(settings: Settings | None = None) -> pn.template.BootstrapTemplat
     )
     directory = DirectoryView(store=store)
     middle = pn.Column(
+        ReasonView(store=store),
         InsightsView(store=store),
         SpendView(store=store),
         LiveClicks(stream=store.services.stream),
@@ -85,6 +88,7 @@ def create_app(settings: Settings | None = None) -> pn.template.BootstrapTemplat
     page.main.extend(
         [
             pn.Row(directory, middle, customer, sizing_mode="stretch_width"),
+            TimelineView(store=store, stream=store.services.stream),
             HeatmapView(store=store),
             behind_the_scenes(store),
             ConnectionWatchdog(),
@@ -143,8 +147,12 @@ def create_kiosk(
             pn.Column(
                 KioskRotation(store=store, rotate=period),
                 pn.Row(
-                    pn.Column(ProfileView(store=store), CustomerActivity(store=store, stream=stream)),
-                    pn.Column(InsightsView(store=store), LiveClicks(stream=stream)),
+                    pn.Column(
+                        ProfileView(store=store),
+                        CustomerActivity(store=store, stream=stream),
+                        TimelineView(store=store, stream=stream, kiosk=True),
+                    ),
+                    pn.Column(ReasonView(store=store), InsightsView(store=store), LiveClicks(stream=stream)),
                     sizing_mode="stretch_width",
                 ),
                 css_classes=["c360-kiosk", *(["c360-dark"] if dark else [])],

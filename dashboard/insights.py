@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import panel as pn
 import param
 from panel.viewable import Viewer
@@ -26,14 +28,25 @@ def _persona_reason(persona) -> str:
     )
 
 
+OFFER_KINDS = {"service": "resolve first", "retention": "retention"}
+
+
+def _offer_html(offer, former: bool) -> str:
+    """One offer: a step first (resolve, retain) is marked as such and its reason line gives how likely the
+    reason for the call is; an upsell shows its propensity (a former customer's win-back its reason)."""
+    kind = OFFER_KINDS.get(offer.kind)
+    mark = f" <span class='c360-badge c360-offer-{offer.kind}'>{escape(kind)}</span>" if kind else ""
+    score = "" if former or kind else f" {offer.score:.0%}"
+    return (
+        f"<li><b>{escape(offer.label)}</b>{score}{mark}<br>"
+        f"<span class='c360-muted'>{escape(offer.reason)}</span></li>"
+    )
+
+
 def _offers_html(insights) -> str:
     """The top offers with their reasons; a former customer's are win-back offers, whose reason already
     gives the persona's share that is their score."""
-    rows = "".join(
-        f"<li><b>{escape(offer.label)}</b>{'' if insights.former else f' {offer.score:.0%}'}<br>"
-        f"<span class='c360-muted'>{escape(offer.reason)}</span></li>"
-        for offer in insights.offers
-    )
+    rows = "".join(_offer_html(offer, insights.former) for offer in insights.offers)
     none = (
         "nothing they held is open to them now"
         if insights.former
@@ -90,15 +103,22 @@ class InsightsView(Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         self.body = HTMLText(sizing_mode="stretch_width")
+        self._asked: tuple | None = None
         self._render()
         self._timer = SessionTimer(self._refresh, self.refresh_ms)
 
     @keeps_going
     def _refresh(self) -> None:
-        """Ask again with the latest clicks; update only when the answer changed."""
-        if self.store.customer_id is None or self.store.insights is None:
+        """Ask again when the customer clicked since, or a minute on (the evidence says how long ago);
+        update only when the answer changed."""
+        customer_id = self.store.customer_id
+        if customer_id is None or self.store.insights is None:
             return
-        fresh = self.store.services.insights_for(self.store.customer_id)
+        asked = (customer_id, self.store.services.stream.last_seen(customer_id), int(time.time() // 60))
+        if asked == self._asked:
+            return
+        self._asked = asked
+        fresh = self.store.services.insights_for(customer_id, self.store.record)
         if fresh != self.store.insights:
             self.store.insights = fresh
 

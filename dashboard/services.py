@@ -56,12 +56,16 @@ class Services:
         self.stream.stop()
         self.directory.close()
 
-    def insights_for(self, customer_id: int):
-        """The customer's insights with their live browsing, or None when models are not trained."""
+    def insights_for(self, customer_id: int, record=None):
+        """The customer's insights with their live browsing, or None when models are not trained; with
+        their 360 ``record``, the likely reasons for their call too."""
         if self.models is None:
             return None
         interest = self.stream.recent_interest(customer_id, window=timedelta(hours=1))
-        return self.models.for_customer(customer_id, recent_interest=interest)
+        live = self.stream.customer_activity(customer_id) if record is not None else None
+        return self.models.for_customer(
+            customer_id, recent_interest=interest, record=record, live_clicks=live
+        )
 
 
 def build_services(settings: Settings) -> Services:

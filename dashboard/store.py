@@ -63,6 +63,6 @@ class CustomerStore(param.Parameterized):
         except LookupError:
             self.param.update(record=None, insights=None, error=f"No customer with id {self.customer_id}.")
             return
-        insights = self.services.insights_for(self.customer_id)
+        insights = self.services.insights_for(self.customer_id, record)
         self.param.update(record=record, insights=insights, error="")
         self.record_query(record.sql, (time.perf_counter() - started) * 1000)

@@ -16,11 +16,13 @@ import orjson
 
 from connectors.layout import Layout
 
-FORMAT = 3  # 2: closed_on per customer (former customers); 3: the scores also as uncompressed Arrow
+FORMAT = 4  # 2: closed_on per customer (former customers); 3: the reason model (meta "reason",
+# reasons.parquet); 4: the scores also as uncompressed Arrow
 CURRENT = "CURRENT"
 META = "meta.json"
 CUSTOMERS = "customers.parquet"  # every customer's scores and explanations, for analysis and evaluation
 SERVED = "customers.arrow"  # the same, uncompressed: servers memory-map it and share its pages
+REASONS = "reasons.parquet"  # held-out customers' contacts ranked by the reason model and its baselines
 KEEP = 2  # training runs kept: the current one and the one before
 CODE_FILES = (
     "models/ltv.py",
@@ -28,6 +30,7 @@ CODE_FILES = (
     "models/personas.py",
     "models/sentiment.py",
     "models/nba.py",
+    "models/reason.py",
     "models/heatmap.py",
     "models/train.py",
     "connectors/features.py",

@@ -6,6 +6,11 @@ Only this module reads the hidden ground truth (segment, true churn probability,
 leave in the next year, sentiment, next product, lifetime value), and only for held-out active customers:
 the models were not fitted on them, and the questions (will they leave, what will they buy) are about
 customers the bank still has. Former customers' outcomes are already in the bank's records.
+
+The reason for a call is measured on held-out customers' contacts (active and former) whose lead-up the
+sources hold (a customer's last 23 days: the website keeps 30 days of clicks and the model reads the week
+before a contact): how often the true reason is the model's first, or among its three, against the same for
+two baselines and for the generator's own reason probabilities (``truth/contacts.parquet``).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from sklearn.metrics import adjusted_rand_score, brier_score_loss, roc_auc_score
 from connectors import config
 from connectors.catalog import PRODUCTS
 from connectors.layout import Layout, SourceMissing
-from models import artifacts, nba, sentiment
+from models import artifacts, nba, reason, sentiment
 from models.artifacts import ModelsMissing
 
 
@@ -63,6 +68,7 @@ def evaluate(data_dir: Path, folder: Path | None = None) -> dict:
         **_ltv(scores, truth),
         **_sentiment(scores, truth, counts),
         **_next_best_action(scores, truth, meta),
+        **_reasons(run, layout),
     }
 
 
@@ -126,6 +132,30 @@ def _next_best_action(scores: pd.DataFrame, truth: pd.DataFrame, meta: dict) -> 
     return {
         "nba_top3_hit_rate": hit_rate(clicks, needs),
         "nba_top3_hit_rate_persona_only": hit_rate(np.zeros_like(clicks), np.zeros_like(needs)),
+    }
+
+
+def _reasons(run: Path, layout: Layout) -> dict:
+    """Top-1 and top-3 accuracy of the reason model, of its baselines and of the generator's own reason
+    probabilities, on the held-out customers' contacts whose lead-up the sources hold."""
+    if not layout.contact_truth.is_file():
+        raise SourceMissing(f"{layout.contact_truth} is missing: evaluation needs the generated ground truth")
+    ranked = pq.read_table(run / artifacts.REASONS).to_pandas()
+    oracle = (
+        pq.read_table(layout.contact_truth).to_pandas().set_index("contact_id").reindex(ranked["contact_id"])
+    )
+    truth = ranked["reason"].to_numpy(dtype=np.int64)
+    columns = {
+        "reason": [f"model_{i + 1}" for i in range(reason.TOP)],
+        "reason_history": [f"history_{i + 1}" for i in range(reason.TOP)],
+        "reason_last_page": [f"last_page_{i + 1}" for i in range(reason.TOP)],
+    }
+    top = {name: ranked[names].to_numpy(dtype=np.int64) for name, names in columns.items()}
+    top["reason_oracle"] = reason.rank(oracle[[f"p_{r}" for r in reason.REASONS]].to_numpy())[:, : reason.TOP]
+    return {
+        f"{name}_top{k}": float((ranks[:, :k] == truth[:, None]).any(axis=1).mean()) if len(truth) else None
+        for name, ranks in top.items()
+        for k in (1, reason.TOP)
     }
 
 

@@ -4,6 +4,9 @@ Everything that can be computed in advance was computed by ``python -m models.tr
 :meth:`Insights.for_customer` is a lookup plus the live re-ranking of offers from what the customer is
 browsing now, well under a millisecond. Nothing here trains, reads the sources or imports Panel.
 
+Given the customer's 360 record (and the live stream's latest clicks), it also scores the likely reason for
+their call now (:mod:`models.reason`), with the evidence in words, and lets it steer the offers.
+
 A customer id the artifacts do not know (added to the data after training) raises
 :class:`CustomerNotScored`, whose message says to retrain; every customer the artifacts know gets a complete
 answer, with "not enough history" and "inferred" spelled out instead of NaN. A former customer (every
@@ -17,7 +20,7 @@ import dataclasses
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import holoviews as hv
@@ -27,7 +30,7 @@ import pyarrow as pa
 
 from connectors.catalog import PRODUCTS
 from connectors.layout import Layout
-from models import artifacts, churn, ltv, nba, sentiment
+from models import artifacts, churn, ltv, nba, reason, sentiment
 from models.artifacts import ModelsMissing
 from models.heatmap import heatmap, table_from_counts
 
@@ -123,6 +126,8 @@ class CustomerInsights:
     offers: tuple[nba.Offer, ...]  # up to three (win-back if former); none when all eligible are held
     ltv: LifetimeValue
     model_version: str
+    reasons: tuple[reason.Likely, ...] = ()  # the likely reasons for the call, most likely first
+    reasons_note: str = ""  # what the reasons could not use (the contact history unavailable), or ""
 
     @property
     def former(self) -> bool:
@@ -151,6 +156,7 @@ class Insights:
         self._sentiment_counts = np.asarray([p["sentiment_counts"] for p in meta["personas"]], dtype=np.int64)
         self._factor_names = list(meta["churn"]["factors"])
         self._trend_prior = float(meta["ltv"]["trend_prior_variance"])
+        self._reason = reason.ReasonModel.from_meta(meta["reason"])
         self._scores: pd.DataFrame | None = None
 
     @classmethod
@@ -203,12 +209,19 @@ class Insights:
         customer_id: int,
         recent_interest: Mapping[str, int] | None = None,
         interest_window: str = "in the last hour",
+        record=None,
+        live_clicks: pd.DataFrame | None = None,
+        now: datetime | None = None,
     ) -> CustomerInsights:
         """All insights of one customer.
 
         ``recent_interest`` (product -> clicks, e.g. from the live stream over ``interest_window``) re-ranks
         the offers together with the 30-day click history the models were trained with: per product, the
         larger count counts. None uses the history alone.
+
+        With ``record`` (their ``connectors.directory.CustomerRecord``) the likely reasons for their call are
+        scored too, from their activity up to the data's today and the ``live_clicks`` (time UTC, product,
+        url) of the hour before ``now`` (default: the clock's now), and the likely reason steers the offers.
         """
         row = self._row(customer_id)
         c = {name: values[row] for name, values in self._columns.items()}
@@ -227,6 +240,20 @@ class Insights:
                 windows,
                 _bits(c["needs"]),
             )
+        reasons, note = (), ""
+        if record is not None:
+            activity = reason.customer_activity(record, self.as_of, live_clicks, now)
+            at = reason.data_now(self.as_of)
+            reasons = reason.likely_reasons(self._reason, activity, at)
+            note = record.contacts_error or ""
+            top = reasons[0]
+            offers = nba.steer(
+                list(offers),
+                top.reason,
+                top.probability if closed_on is None or top.reason in nba.RESOLVE_FIRST else 0.0,
+                _bits(c["holds"]),
+                reason.looked_at(activity, at, top.reason),
+            )
         return CustomerInsights(
             customer_id=int(customer_id),
             churn=self._churn(c, closed_on),
@@ -242,6 +269,8 @@ class Insights:
             offers=tuple(offers),
             ltv=self._ltv(c, closed_on),
             model_version=self.version,
+            reasons=reasons,
+            reasons_note=note,
         )
 
     def _churn(self, c: dict, closed_on: date | None) -> Churn:

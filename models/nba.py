@@ -9,6 +9,12 @@ measures how often the top three contain the product the customer was truly abou
 
 A former customer is offered their products back instead (win-back): those they held when they left and may
 still have by age, the ones most common in their persona first.
+
+The likely reason for the call (:mod:`models.reason`) then steers the list once it is at least
+:data:`STEER_FROM` likely: someone calling about a problem (a disputed charge, fraud, a fee, a lost card, a
+payment, signing in) gets no upsell first, their problem comes first; someone about to close an account is
+offered to keep it first; someone asking about an application, a loan or rates gets the product they were
+looking at first. Each offer's reason line says so.
 """
 
 from __future__ import annotations
@@ -19,12 +25,23 @@ from datetime import date
 
 import numpy as np
 
-from connectors.catalog import LABELS, PRODUCTS
+from connectors.catalog import CONTACT_REASONS, LABELS, PRODUCTS
 
 CLICK_WEIGHT = 0.35
 HISTORY_WINDOW = "in the last 30 days"
 NEED_WEIGHT = 0.5
 TOP = 3
+STEER_FROM = 0.3  # the likely reason steers the offers from this probability
+RESOLVE_FIRST = (
+    "card_lost_stolen",
+    "disputed_transaction",
+    "fraud_alert",
+    "fees",
+    "payment_issue",
+    "online_banking_access",
+)
+RETAIN_FIRST = ("close_account",)
+SELL_FIRST = ("application_help", "loan_question", "rates_question")
 # product -> (oldest eligible age, why): lending and employer plans end with working life
 MAX_AGE: dict[str, tuple[float, str]] = {
     "401k": (65, "employer retirement plans are for working-age customers"),
@@ -35,10 +52,12 @@ MAX_AGE: dict[str, tuple[float, str]] = {
 
 @dataclass(frozen=True)
 class Offer:
-    product: str
+    product: str  # "" for a service step (resolve the problem first)
     label: str
-    score: float  # propensity, 0..1 (a win-back offer: the share of the persona holding the product)
+    score: float  # propensity, 0..1 (win-back: the share of the persona holding the product; service and
+    # retention: how likely the reason for the call is)
     reason: str
+    kind: str = "upsell"  # upsell, win-back, retention or service
 
 
 def eligible(ages: np.ndarray) -> np.ndarray:
@@ -104,6 +123,7 @@ def win_back(held: np.ndarray, age: float, adoption: np.ndarray, closed_on: date
             LABELS[PRODUCTS[i]],
             float(adoption[i]),
             f"win back: held one until {closed_on.isoformat()}; {adoption[i]:.0%} of their persona hold one",
+            "win-back",
         )
         for i in order
     ]
@@ -117,3 +137,51 @@ def _reason(i: int, clicks: np.ndarray, windows: list[str], needs: np.ndarray, a
         parts.append("said in a survey they need it")
     parts.append(f"{adoption[i]:.0%} of their persona hold one")
     return "; ".join(parts)
+
+
+def steer(
+    offers: list[Offer],
+    reason: str,
+    probability: float,
+    held: np.ndarray,
+    looked_at: list[str],
+) -> list[Offer]:
+    """The offers with the likely reason for the call taken into account (see the module's docstring).
+
+    ``looked_at`` are the products of the pages that point to the reason this week, most recent first (the
+    account they looked at closing, the product they applied for); ``held`` the products they hold.
+    """
+    if probability < STEER_FROM:
+        return offers
+    about = CONTACT_REASONS[reason].lower()
+    likely = f"likely calling about {about} ({probability:.0%})"
+
+    def after(prefix: str) -> list[Offer]:
+        return [Offer(o.product, o.label, o.score, f"{prefix}: {o.reason}", o.kind) for o in offers]
+
+    if reason in RESOLVE_FIRST:
+        first = Offer(
+            "",
+            f"Resolve first: {CONTACT_REASONS[reason]}",
+            probability,
+            f"{likely}: no offer until it is sorted out",
+            "service",
+        )
+        return [first, *after(f"after the {about} is sorted out")][: TOP + 1]
+    if reason in RETAIN_FIRST and held.any():
+        kept = [p for p in looked_at if held[PRODUCTS.index(p)]] or [PRODUCTS[int(np.flatnonzero(held)[0])]]
+        product = kept[0]
+        first = Offer(
+            product,
+            f"Keep their {LABELS[product]}",
+            probability,
+            f"{likely}: offer to keep the {LABELS[product]} first (review its rates and fees)",
+            "retention",
+        )
+        return [first, *after("once they stay")][: TOP + 1]
+    if reason in SELL_FIRST:
+        wanted = [o for o in offers if o.product in looked_at]
+        if wanted:
+            moved = [Offer(o.product, o.label, o.score, f"{likely}: {o.reason}", o.kind) for o in wanted]
+            return moved + [o for o in offers if o.product not in looked_at]
+    return offers

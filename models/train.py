@@ -6,6 +6,9 @@ Customers are split once, by a hash of their id, into held-out customers (20%, n
 evaluation measures the models on them), a validation slice and a calibration slice (10% each) and the
 fitting rest. Every customer is then scored in one vectorised pass, so the dashboard only looks scores up.
 
+The reason for a call is learnt from the contact center's past contacts (see :mod:`models.reason`); the
+held-out customers' contacts, ranked by the model and by two baselines, are written for the evaluation.
+
 Churn is learnt from the bank's own records: former customers (every account closed, see
 :mod:`connectors.features`) as they were when they left, against active customers as they are today. The
 hidden ground truth (``truth/``) is never read here; it is for ``python -m models.evaluate`` only. The other
@@ -38,7 +41,7 @@ from connectors import config, features
 from connectors.catalog import PRODUCTS
 from connectors.features import Features
 from connectors.layout import Layout, SourceMissing
-from models import artifacts, churn, ltv, nba, personas, sentiment
+from models import artifacts, churn, ltv, nba, personas, reason, sentiment
 from models.heatmap import adoption_table
 
 SEED = 360
@@ -48,7 +51,16 @@ CALIBRATION = (0.3, 0.4)
 MAX_FIT_ROWS = 300_000  # the churn regression gains nothing from more rows; scoring covers everyone
 MAX_TEXT_ROWS = 60_000  # survey answers the text classifier learns from (it reads every answer)
 MIN_CUSTOMERS = 200  # fewer leave too few churners in the calibration slice to learn from
-STEPS = ("Reading sources", "Spend rates", "Personas", "Sentiment", "Churn", "Lifetime value", "Writing")
+STEPS = (
+    "Reading sources",
+    "Spend rates",
+    "Personas",
+    "Sentiment",
+    "Churn",
+    "Lifetime value",
+    "Reason for a call",
+    "Writing",
+)
 
 
 class TrainingError(ValueError):
@@ -155,6 +167,9 @@ def train(layout: Layout, folder: Path | None = None, seed: int = SEED, progress
     months = np.where(former, 0.0, ltv.expected_months(churn_risk))
     step(STEPS[6])
 
+    reasons = reason.learn(data.activity, split_point, seed)
+    step(STEPS[7])
+
     metrics = {
         "customers": len(ids),
         "skipped_lines": skipped,
@@ -173,6 +188,7 @@ def train(layout: Layout, folder: Path | None = None, seed: int = SEED, progress
         "trend_prior_sd": float(np.sqrt(prior)),
         "ltv_scored_share": float(rate.enough_history[active].mean()) if active.any() else 0.0,
         **sentiment_record.pop("metrics"),
+        **reasons.metrics,
     }
     holdings = data.holdings.to_numpy(dtype=bool)
     table = adoption_table(assigned.persona[active], holdings[active], names)
@@ -213,12 +229,13 @@ def train(layout: Layout, folder: Path | None = None, seed: int = SEED, progress
         "ltv": {"trend_prior_variance": prior, "assumptions": ltv.ASSUMPTIONS},
         "sentiment": sentiment_record,
         "nba": {"click_weight": nba.CLICK_WEIGHT, "need_weight": nba.NEED_WEIGHT},
+        "reason": reasons.model.describe(),
         "skipped_lines": data.skips.as_dict(),
     }
     scores = _scores_frame(
         data, test, assigned, churn_risk, contributions, rate, months, value, respondent_probabilities
     )
-    run = _write(folder, version, meta, scores, started, timings)
+    run = _write(folder, version, meta, scores, reasons.held_out, started, timings)
     bar.update(1)
     bar.close()
     return run
@@ -311,17 +328,28 @@ def _scores_frame(
 
 
 def _write(
-    folder: Path, version: str, meta: dict, scores: pd.DataFrame, started: float, timings: dict
+    folder: Path,
+    version: str,
+    meta: dict,
+    scores: pd.DataFrame,
+    held_out_contacts: pd.DataFrame,
+    started: float,
+    timings: dict,
 ) -> Path:
     """Write the run into a staging folder, then move it into place and make it current."""
     folder.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".training-", dir=folder))
     try:
-        table = pa.Table.from_pandas(scores, preserve_index=False).replace_schema_metadata(None)
-        pq.write_table(table, staging / artifacts.CUSTOMERS, compression="zstd")
-        feather.write_feather(
-            table, staging / artifacts.SERVED, compression="uncompressed", chunksize=max(1, table.num_rows)
-        )
+        for frame, name in ((scores, artifacts.CUSTOMERS), (held_out_contacts, artifacts.REASONS)):
+            table = pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None)
+            pq.write_table(table, staging / name, compression="zstd")
+            if name == artifacts.CUSTOMERS:
+                feather.write_feather(
+                    table,
+                    staging / artifacts.SERVED,
+                    compression="uncompressed",
+                    chunksize=max(1, table.num_rows),
+                )
         elapsed = time.perf_counter() - started
         timings["Writing"] = round(elapsed - sum(timings.values()), 2)
         meta["metrics"]["training_seconds"] = round(elapsed, 1)

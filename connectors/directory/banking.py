@@ -1,4 +1,5 @@
-"""Core banking in MySQL/MariaDB (``C360_MYSQL_URL``): per-customer look-ups and the directory's summary.
+"""Core banking in MySQL/MariaDB (``C360_MYSQL_URL``): per-customer look-ups and the directory's summary,
+and the contact center's history, which the loader puts in the same database.
 
 Per-customer reads are indexed, parameterised queries on one connection that reconnects by itself: when the
 server goes away the caller gets :class:`BankingUnavailable` with the reason, and the first call after the
@@ -37,7 +38,28 @@ HOLDINGS = pa.schema(
     ]
 )
 TRANSACTIONS = pa.schema(
-    [("date", pa.date32()), ("payee", pa.string()), ("category", pa.string()), ("amount", pa.float64())]
+    [
+        ("date", pa.date32()),
+        ("payee", pa.string()),
+        ("category", pa.string()),
+        ("amount", pa.float64()),
+        ("fee", pa.float64()),  # charged with it (late payment, overdraft, foreign), 0 when none
+        ("declined", pa.bool_()),  # never reached the card
+        ("disputed", pa.bool_()),  # the customer disputed it
+    ]
+)
+# The contact center's history, as the record returns it from MySQL or the Parquet file (UTC times).
+CONTACTS = pa.schema(
+    [
+        ("contact_id", pa.int64()),
+        ("started_at", pa.timestamp("s")),
+        ("channel", pa.string()),
+        ("reason", pa.string()),
+        ("duration_s", pa.int64()),
+        ("outcome", pa.string()),
+        ("note", pa.string()),
+        ("agent", pa.string()),
+    ]
 )
 HOLDINGS_SUMMARY = pa.schema([("customer_id", pa.int64()), ("products", pa.int64())])
 
@@ -159,6 +181,11 @@ class CoreBanking:
     def transactions(self, customer_id: int) -> pa.Table:
         statement = sql.CUSTOMER_TRANSACTIONS.format(param="%s")
         return _table(*self.query(statement, (customer_id,)), TRANSACTIONS)
+
+    def contacts(self, customer_id: int) -> pa.Table:
+        """The customer's contacts, newest first: the contact center's table lives in the same database."""
+        statement = sql.CUSTOMER_CONTACTS.format(param="%s")
+        return _table(*self.query(statement, (customer_id,)), CONTACTS)
 
     def signature(self) -> tuple:
         """When the banking tables were created and last changed: a new value means reload the summary."""

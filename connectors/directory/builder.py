@@ -119,6 +119,8 @@ def _write(
         integrate.load_holdings_summary(duck, layout, banking, report)
         progress("joining the directory", 0)
         integrate.join_directory(duck, layout, report)
+        progress("reading clicks", 0)
+        integrate.load_clicks(duck, layout, report)
         for view in ("accounts", "transactions"):
             duck.execute(f"DROP VIEW IF EXISTS {view}")
         rows = search.SearchIndex.build(staging / INDEX, integrate.directory_rows(duck), progress)

@@ -2,9 +2,10 @@
 
 Like Apache Drill in the original demo, DuckDB queries JSON documents without a declared schema. A build
 (:mod:`connectors.directory.build`) reads the profile and survey documents once into tables of its DuckDB
-file and joins them with the products each customer holds into the ``directory``; a server process opens
-that file read-only and reads the banking Parquet tables where they lie, behind views, so every look-up sees
-their current contents.
+file, joins them with the products each customer holds into the ``directory``, and keeps each customer's
+clicks of the click file for the timeline (the live stream adds those that came since); a server process
+opens that file read-only and reads the banking and contact-center Parquet tables where they lie, behind
+views, so every look-up sees their current contents.
 
 JSON lines are read by :mod:`connectors.jsonlines`: a line that does not parse, is not an object, lacks its
 integer key or repeats a profile's id is skipped, counted per file and reason and logged with its line
@@ -55,12 +56,14 @@ class Report:
     survey_files: int = 0
     skips: jsonlines.Skips = field(default_factory=jsonlines.Skips)
     banking_error: str | None = None
+    clicks: int = 0
 
     def as_dict(self) -> dict:
         return {
             "profiles": self.profiles,
             "surveys": self.surveys,
             "survey_files": self.survey_files,
+            "clicks": self.clicks,
             "skipped_lines": self.skips.as_dict(),
             "banking_error": self.banking_error,
         }
@@ -97,6 +100,23 @@ def load_surveys(duck: duckdb.DuckDBPyConnection, layout: Layout, report: Report
     duck.execute("DROP TABLE survey_lines")
     report.surveys = duck.execute("SELECT count(*) FROM surveys").fetchall()[0][0]
     report.survey_files = len(files)
+
+
+def load_clicks(duck: duckdb.DuckDBPyConnection, layout: Layout, report: Report) -> None:
+    """The click file's clicks into ``clicks``, by customer (after ``directory``: it links web users)."""
+    files = {layout.relative(layout.clicks): layout.clicks} if layout.clicks.is_file() else {}
+    jsonlines.load(duck, "click_lines", files, "user_id", report.skips, fields=catalog.CLICK_FIELDS)
+    duck.execute(sql.CLICKS)
+    duck.execute("DROP TABLE click_lines")
+    report.clicks = duck.execute("SELECT count(*) FROM clicks").fetchall()[0][0]
+
+
+def open_parquet_contacts(duck: duckdb.DuckDBPyConnection, layout: Layout) -> str | None:
+    """The contact center's history as a view over its Parquet file; why not, when it is missing."""
+    if not layout.contacts.is_file():
+        return f"{layout.relative(layout.contacts)} is missing from {config.describe('data_dir')} = {layout.root}"
+    duck.execute(sql.PARQUET_VIEW.format(name="contacts", path=sql.literal(str(layout.contacts))))
+    return None
 
 
 def open_parquet_banking(duck: duckdb.DuckDBPyConnection, layout: Layout) -> str | None:
@@ -146,11 +166,11 @@ def directory_rows(
 
 def attach_build(
     duck: duckdb.DuckDBPyConnection, build: Path, delta: Path | None, layout: Layout, parquet_banking: bool
-) -> str | None:
+) -> tuple[str | None, str | None]:
     """Make a server's engine read a build (and its delta): views named as the statements name the tables.
 
     Both files are attached read-only; the delta's rows replace the build's rows of the same customers.
-    Returns why banking cannot answer, when its Parquet files are missing.
+    Returns why banking, and why the contact history, cannot answer when their Parquet files are missing.
     """
     duck.execute(f"ATTACH {sql.literal(str(build))} AS build (READ_ONLY)")
     if delta is None:
@@ -160,4 +180,7 @@ def attach_build(
         duck.execute(f"ATTACH {sql.literal(str(delta))} AS delta (READ_ONLY)")
         for statement in sql.DELTA_VIEWS:
             duck.execute(statement)
-    return open_parquet_banking(duck, layout) if parquet_banking else None
+    duck.execute("CREATE OR REPLACE VIEW clicks AS SELECT * FROM build.clicks")
+    if not parquet_banking:
+        return None, None
+    return open_parquet_banking(duck, layout), open_parquet_contacts(duck, layout)

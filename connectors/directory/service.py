@@ -26,7 +26,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -40,7 +40,7 @@ from connectors import layout
 from connectors.config import Settings
 from connectors.directory import artifact, builder, delta, integrate, search, sql
 from connectors.directory.artifact import Build, Lock
-from connectors.directory.banking import HOLDINGS, TRANSACTIONS, BankingUnavailable, CoreBanking
+from connectors.directory.banking import CONTACTS, HOLDINGS, TRANSACTIONS, BankingUnavailable, CoreBanking
 from connectors.directory.search import SearchIndex, normalise_query
 from connectors.layout import Layout
 
@@ -54,6 +54,7 @@ MYSQL_CHECK_EVERY_S = 5.0  # how often the MySQL banking tables are checked for 
 FIELDS = tuple(sql.KEY_COLUMNS)
 SORTS = tuple(sql.SORTS)
 _SCORES_COLUMNS = ("customer_id", "churn_risk", "persona", "persona_name")
+CLICKS = pa.schema([("time", pa.timestamp("us")), ("product", pa.string()), ("url", pa.string())])
 
 
 class UnknownCustomer(LookupError):
@@ -85,6 +86,9 @@ class CustomerRecord:
     sql: str
     elapsed_ms: float
     left_on: date | None = None  # a former customer's last day (catalog.left_on_sql); None while active
+    contacts: pd.DataFrame = field(default_factory=lambda: _frame(CONTACTS.empty_table(), CONTACTS))
+    contacts_error: str | None = None  # why the contact history is missing, as banking_error says for banking
+    clicks: pd.DataFrame = field(default_factory=lambda: _frame(CLICKS.empty_table(), CLICKS))  # last 30 days
 
 
 def _show(title: str, statement: str, params: dict | tuple) -> str:
@@ -102,9 +106,10 @@ def _show(title: str, statement: str, params: dict | tuple) -> str:
 class _Generation:
     """One build (with its delta) opened for reading, shared by concurrent calls."""
 
-    def __init__(self, made: Build, found: dict | None, duck, index: SearchIndex, banking_error: str | None):
+    def __init__(self, made: Build, found: dict | None, duck, index: SearchIndex, errors: tuple):
         self.build, self.delta = made, found
-        self.duck, self.index, self.banking_error = duck, index, banking_error
+        self.duck, self.index = duck, index
+        self.banking_error, self.contacts_error = errors  # why the Parquet tables cannot answer
         self.sources = (found or made.meta)["sources"]
         self.pointers = _pointers(made)
         self._users = 0
@@ -115,18 +120,18 @@ class _Generation:
     def skipped_lines(self) -> dict:
         return (self.delta or {}).get("skipped_lines", self.build.meta["report"]["skipped_lines"])
 
-    @contextmanager
-    def use(self) -> Iterator[_Generation]:
+    def enter(self) -> None:
+        """A call starts using it (while the directory's lock makes it current: it cannot close meanwhile)."""
         with self._lock:
             self._users += 1
-        try:
-            yield self
-        finally:
-            with self._lock:
-                self._users -= 1
-                done = self._retired and self._users == 0
-            if done:
-                self._close()
+
+    def leave(self) -> None:
+        """The call is done; the last one out closes a retired generation."""
+        with self._lock:
+            self._users -= 1
+            done = self._retired and self._users == 0
+        if done:
+            self._close()
 
     def retire(self) -> None:
         """Close once the last call using this generation returns."""
@@ -213,7 +218,8 @@ class Directory:
         return SearchResult(found.rows, found.total, found.exact, label, sql, elapsed_ms)
 
     def customer(self, customer_id: int) -> CustomerRecord:
-        """The 360 record: profile document, holdings, transactions, survey answers and photo."""
+        """The 360 record: profile document, holdings, transactions, survey answers, contact history, the
+        last 30 days of clicks (of the click file as of the build) and photo."""
         try:
             customer_id = int(customer_id)
         except (TypeError, ValueError):
@@ -243,6 +249,11 @@ class Directory:
                     _show("DuckDB: survey answers (surveys/*.json)", sql.CUSTOMER_SURVEYS, (customer_id,))
                 )
                 holdings, transactions, banking_error = self._banking(cursor, generation, customer_id, shown)
+                contacts, contacts_error = self._contacts(cursor, generation, customer_id, shown)
+                clicks = cursor.sql(sql.CUSTOMER_CLICKS, params=[customer_id]).to_arrow_table()
+                shown.append(
+                    _show("DuckDB: clicks (clicks/clickstream.jsonl)", sql.CUSTOMER_CLICKS, (customer_id,))
+                )
                 cursor.register("record_holdings", holdings)
                 left_on = cursor.execute(sql.RECORD_LEFT_ON).fetchall()[0][0]
                 cursor.unregister("record_holdings")
@@ -259,6 +270,9 @@ class Directory:
             sql="\n\n".join(shown),
             elapsed_ms=(time.perf_counter() - started) * 1000,
             left_on=left_on,
+            contacts=contacts,
+            contacts_error=contacts_error,
+            clicks=_frame(clicks, CLICKS),
         )
 
     def attach_scores(
@@ -321,6 +335,7 @@ class Directory:
                 "banking": banking_source,
             },
             "banking": self._banking_status(generation),
+            "contacts": self._contacts_status(generation),
             "malformed_lines": {name: detail["skipped"] for name, detail in skipped.items()},
             "skipped_lines": skipped,
             "build": made.id,
@@ -377,6 +392,33 @@ class Directory:
         shown.append(_show(f"{engine}: transactions", transactions_sql.format(param=param), (customer_id,)))
         return _frame(holdings, HOLDINGS), _frame(transactions, TRANSACTIONS), error
 
+    def _contacts(
+        self, cursor: duckdb.DuckDBPyConnection, generation: _Generation, customer_id: int, shown: list[str]
+    ) -> tuple[pd.DataFrame, str | None]:
+        """The contact center's history from MySQL or the Parquet file, or why it cannot answer."""
+        statement = sql.CUSTOMER_CONTACTS
+        try:
+            if self.banking is None:
+                if generation.contacts_error:
+                    raise BankingUnavailable(generation.contacts_error)
+                contacts = cursor.sql(statement.format(param="?"), params=[customer_id]).to_arrow_table()
+                engine, param = "DuckDB (contact_center/contacts.parquet)", "?"
+            else:
+                contacts = self.banking.contacts(customer_id)
+                engine, param = f"MySQL {self.banking.target.redacted()}", "%s"
+            error = None
+        except (BankingUnavailable, duckdb.Error) as failure:
+            contacts, engine, param = CONTACTS.empty_table(), "contact center", "?"
+            error = f"contact history unavailable: {failure}"
+        shown.append(_show(f"{engine}: contacts", statement.format(param=param), (customer_id,)))
+        return _frame(contacts, CONTACTS), error
+
+    def _contacts_status(self, generation: _Generation) -> str:
+        if self.banking is not None:
+            return "mysql"
+        error = generation.contacts_error
+        return f"contact history unavailable: {error}" if error else "embedded"
+
     def _banking_status(self, generation: _Generation) -> str:
         if self.banking is not None:
             return self.banking.status
@@ -393,7 +435,7 @@ class Directory:
             files = delta.paths(made, found) if found else None
             duck = integrate.open_engine()
             try:
-                missing = integrate.attach_build(
+                errors = integrate.attach_build(
                     duck, made.duck, files[0] if files else None, self.layout, self.banking is None
                 )
                 index = SearchIndex(made.index, made.customers)
@@ -410,8 +452,7 @@ class Directory:
                     raise
                 made = newer
                 continue
-            error = missing if self.banking is None else None
-            generation = _Generation(made, found, duck, index, error)
+            generation = _Generation(made, found, duck, index, errors)
             self._open.append(generation)
             if self._mysql is None and self.banking is not None:
                 self._mysql = generation.sources["banking"]
@@ -437,10 +478,13 @@ class Directory:
 
     @contextmanager
     def _use(self) -> Iterator[_Generation]:
-        with self._lock:
+        with self._lock:  # a refresh swaps generations under this lock, so this one cannot be closed yet
             generation = self._generation
-        with generation.use():
+            generation.enter()
+        try:
             yield generation
+        finally:
+            generation.leave()
 
     def _watch(self) -> None:
         """Start a background refresh when a source changed or a newer build or delta was published (cheap:

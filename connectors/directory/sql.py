@@ -215,10 +215,36 @@ ORDER BY opened_date, account_id
 """
 
 CUSTOMER_TRANSACTIONS = """
-SELECT date, payee, category, amount
+SELECT date, payee, category, amount, fee, declined, disputed
 FROM transactions
 WHERE customer_id = {param}
 ORDER BY date DESC, transaction_id DESC
+"""
+
+# The contact center's history: the same statement in DuckDB (contact_center/contacts.parquet) and MySQL.
+CUSTOMER_CONTACTS = """
+SELECT contact_id, started_at, channel, reason, duration_s, outcome, note, agent
+FROM contacts
+WHERE customer_id = {param}
+ORDER BY started_at DESC, contact_id DESC
+"""
+
+# The click file's clicks by customer (read by connectors.jsonlines into ``click_lines``, with
+# catalog.CLICK_FIELDS): the live stream keeps only the latest few, the timeline needs the last 30 days.
+CLICKS = """
+CREATE OR REPLACE TABLE clicks AS
+SELECT d.id AS customer_id, TRY_CAST(k.datetime AS TIMESTAMP) AS time, k.product, k.url
+FROM click_lines AS k
+JOIN directory AS d ON d.web_user_id = k.user_id
+WHERE TRY_CAST(k.datetime AS TIMESTAMP) IS NOT NULL
+ORDER BY customer_id, time
+"""
+
+CUSTOMER_CLICKS = """
+SELECT time, product, url
+FROM clicks
+WHERE customer_id = ?
+ORDER BY time
 """
 
 # ── MySQL: the core-banking schema written by ``python -m connectors.tools.mysql_load`` ───────────────────────
@@ -251,22 +277,52 @@ CREATE TABLE {name} (
     payee          VARCHAR(200)  NOT NULL,
     category       VARCHAR(64)   NOT NULL,
     amount         DECIMAL(12,2) NOT NULL,
+    fee            DECIMAL(10,2) NOT NULL,
+    declined       BOOLEAN       NOT NULL,
+    disputed       BOOLEAN       NOT NULL,
     PRIMARY KEY (transaction_id)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4""",
+    "contacts": """
+CREATE TABLE {name} (
+    contact_id  BIGINT        NOT NULL,
+    customer_id BIGINT        NOT NULL,
+    started_at  DATETIME      NOT NULL,
+    channel     VARCHAR(16)   NOT NULL,
+    reason      VARCHAR(64)   NOT NULL,
+    duration_s  INT           NOT NULL,
+    outcome     VARCHAR(16)   NOT NULL,
+    note        VARCHAR(1000) NOT NULL,
+    agent       VARCHAR(64)   NOT NULL,
+    PRIMARY KEY (contact_id)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4""",
 }
 
 MYSQL_COLUMNS = {
     "accounts": ("account_id", "customer_id", "product", "opened_date", "balance", "status", "closed_date"),
-    "transactions": ("transaction_id", "customer_id", "date", "payee", "category", "amount"),
+    "transactions": (
+        "transaction_id",
+        "customer_id",
+        "date",
+        "payee",
+        "category",
+        "amount",
+        "fee",
+        "declined",
+        "disputed",
+    ),
+    "contacts": catalog.CONTACT_COLUMNS,
 }
 
 # Columns that may be empty (an open account has no closed_date): NULL in MySQL, an empty field in the CSV.
-MYSQL_NULLABLE = {"accounts": ("closed_date",), "transactions": ()}
+MYSQL_NULLABLE = {"accounts": ("closed_date",), "transactions": (), "contacts": ()}
+# Columns kept as dates; every other time is a DATETIME (UTC).
+MYSQL_DATES = {"accounts": ("opened_date", "closed_date"), "transactions": ("date",), "contacts": ()}
 
 # Added after the rows are in: InnoDB builds a secondary index faster by sorting than row by row.
 MYSQL_INDEXES = {
     "accounts": "ALTER TABLE {name} ADD INDEX accounts_by_customer (customer_id, opened_date)",
     "transactions": "ALTER TABLE {name} ADD INDEX transactions_by_customer (customer_id, date)",
+    "contacts": "ALTER TABLE {name} ADD INDEX contacts_by_customer (customer_id, started_at)",
 }
 
 MYSQL_LOAD_FILE = """

@@ -5,6 +5,7 @@
     traits.py      the hidden traits every source is drawn from, and who left the bank
     featured.py    the caller the demo opens with
     clicks.py      website clicks in the original demo's message format
+    contacts.py    the contact center's calls and chats, the episodes that lead to them, and their oracle
     documents.py   CRM profile documents and survey answers
     pools.py       names, places and payees drawn once from Faker
     vocabulary.py  segments, spending amounts, devices and comment phrases

@@ -28,6 +28,32 @@ OS_NAMES = tuple(OS_SHARE)
 BROWSER_NAMES = tuple(BROWSER_SHARE)
 
 
+def page_code(section: str, page: str) -> int:
+    """A page's position among a product's pages (``url`` code = product * PAGES_PER_PRODUCT + this)."""
+    if section == "products":
+        return SHOPPING_PAGES.index(page)
+    return len(SHOPPING_PAGES) + (SERVICING_PAGES + LEAVING_PAGES).index(page)
+
+
+def click_frame(
+    rng: np.random.Generator, user_id: np.ndarray, ts: np.ndarray, url: np.ndarray
+) -> pd.DataFrame:
+    """Clicks as compact codes (see :func:`click_lines`), with a device and a response time drawn for each."""
+    m = len(ts)
+    os_p = np.array(list(OS_SHARE.values()))
+    br_p = np.array(list(BROWSER_SHARE.values()))
+    return pd.DataFrame(
+        {
+            "user_id": user_id,
+            "ts": ts,
+            "os": rng.choice(len(os_p), size=m, p=os_p / os_p.sum()).astype(np.int8),
+            "browser": rng.choice(len(br_p), size=m, p=br_p / br_p.sum()).astype(np.int8),
+            "response_time_ms": np.clip(rng.lognormal(np.log(2300), 0.45, m), 500, 9880).astype(np.int32),
+            "url": np.asarray(url).astype(np.int16),
+        }
+    )
+
+
 def draw_clicks(
     rng: np.random.Generator, people: People, web_user_id: np.ndarray, observed_day: np.ndarray
 ) -> pd.DataFrame:
@@ -65,19 +91,7 @@ def draw_clicks(
         np.where(servicing, n_shop + rng.integers(0, n_service, m), rng.integers(0, n_shop, m)),
     )
     ts = observed_day[owner] * 86400 - (rng.random(m) * CLICK_DAYS * 86400).astype(np.int64)
-    os_p = np.array(list(OS_SHARE.values()))
-    br_p = np.array(list(BROWSER_SHARE.values()))
-    frame = pd.DataFrame(
-        {
-            "user_id": web_user_id[owner],
-            "ts": ts,
-            "os": rng.choice(len(os_p), size=m, p=os_p / os_p.sum()).astype(np.int8),
-            "browser": rng.choice(len(br_p), size=m, p=br_p / br_p.sum()).astype(np.int8),
-            "response_time_ms": np.clip(rng.lognormal(np.log(2300), 0.45, m), 500, 9880).astype(np.int32),
-            "url": (product * PAGES_PER_PRODUCT + page).astype(np.int16),
-        }
-    )
-    return frame
+    return click_frame(rng, web_user_id[owner], ts, product * PAGES_PER_PRODUCT + page)
 
 
 def click_lines(clicks: pd.DataFrame) -> list[str]:

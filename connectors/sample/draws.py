@@ -24,6 +24,7 @@ import pandas as pd
 
 from connectors.catalog import ACCOUNT_STATUSES, CATEGORY_NAMES, DAYS_PER_MONTH, PRODUCTS, TRANSACTION_DAYS
 from connectors.sample.clicks import draw_clicks
+from connectors.sample.contacts import REASONS, draw_contact_center
 from connectors.sample.documents import draw_surveys, profile_lines
 from connectors.sample.featured import FEATURED_CALLER
 from connectors.sample.pools import Pools
@@ -57,7 +58,9 @@ class Chunk:
     transactions: pd.DataFrame
     surveys: list[dict]
     clicks: pd.DataFrame
+    contacts: pd.DataFrame
     truth: pd.DataFrame
+    contact_truth: pd.DataFrame  # per contact, in order: the generator's probability of each reason
 
 
 def _draw_per_segment(rng: np.random.Generator, mix: np.ndarray, segment: np.ndarray) -> np.ndarray:
@@ -179,6 +182,15 @@ def generate_chunk(
     clicks = draw_clicks(rng, people, web_user_id, observed_day)
     profiles = profile_lines(rng, pools, people, birth_day, first_visit_day, web_user_id, photo_count)
     surveys = draw_surveys(rng, people, mood, sentiment_idx, observed_day)
+    center = draw_contact_center(
+        np.random.SeedSequence([seed, chunk_index, 2]),
+        people,
+        observed_day,
+        web_user_id,
+        spending.transactions,
+        accounts,
+        surveys,
+    )
 
     truth = pd.DataFrame(
         {
@@ -196,4 +208,14 @@ def generate_chunk(
             "ltv": spending.monthly_now * expected_months,
         }
     )
-    return Chunk(profiles, accounts, spending.transactions, surveys, clicks, truth)
+    contact_truth = pd.DataFrame({f"p_{reason}": center.oracle[:, i] for i, reason in enumerate(REASONS)})
+    return Chunk(
+        profiles,
+        accounts,
+        center.transactions,
+        surveys,
+        pd.concat([clicks, center.clicks], ignore_index=True),
+        center.contacts,
+        truth,
+        contact_truth,
+    )

@@ -2,7 +2,9 @@
 
 Like the caller in the original demo's screenshot, Erika Gallardo leads the directory: a young professional
 with a debit and a credit card, a little unhappy, about to look for a car loan on the website, and still a
-customer. Everything else about her is drawn like anyone else's.
+customer. In the days before the call she compared her credit card's rates, looked at closing it, and was
+charged $1,240 at a payee she had never paid; she has not called about any of it yet. Everything else about
+her is drawn like anyone else's.
 """
 
 from __future__ import annotations
@@ -27,7 +29,17 @@ class FeaturedCaller:
     tenure_years: float = 6.5
     dissatisfaction: float = 1.1
     holds: tuple[str, ...] = ("debit_card", "personal_credit_card")
+    opened_years: tuple[float, ...] = (6.4, 3.2)  # how long ago each account of ``holds`` was opened
     interest: str = "auto_loan"
+    # Her lead-up to the call: web episodes (kind, days before today, product, page), one click each ...
+    lead_up: tuple[tuple[str, float, str, str], ...] = (
+        ("leaving", 6.3, "personal_credit_card", "compare-rates"),
+        ("leaving", 4.2, "personal_credit_card", "compare-rates"),
+        ("leaving", 2.4, "personal_credit_card", "compare-rates"),
+        ("leaving", 0.9, "personal_credit_card", "close"),
+    )
+    # ... and an unusual card charge: (amount, days before today, payee, category).
+    charge: tuple[float, float, str, str] | None = (1240.0, 1.3, "TST* ZENITH TICKETS 1236", "Entertainment")
 
     def apply(self, people: People) -> None:
         """Set her traits if this chunk holds her id: she browses the website and has not left."""
@@ -39,10 +51,12 @@ class FeaturedCaller:
         people.segment[row] = self.segment
         people.age_days[row] = self.age_years * 365.25
         people.tenure_days[row] = int(self.tenure_years * 365.25)
-        people.opened_after[row] = np.minimum(people.opened_after[row], people.tenure_days[row] - 1)
+        held = [PRODUCT_INDEX[p] for p in self.holds]
+        opened_days = np.array([round(years * 365.25) for years in self.opened_years])
+        people.opened_after[row, held] = np.maximum(people.tenure_days[row] - opened_days, 0)
         people.dissatisfaction[row] = self.dissatisfaction
         people.holds[row] = False
-        people.holds[row, [PRODUCT_INDEX[p] for p in self.holds]] = True
+        people.holds[row, held] = True
         people.interest[row] = PRODUCT_INDEX[self.interest]
         people.web[row] = True
         people.stays[row] = True

@@ -290,3 +290,104 @@ PRODUCT_MENTIONS = (
     "with the {p}",
     "for my {p}",
 )
+
+# Payees of unusual charges: merchants a customer has never paid, as card statements show them.
+UNUSUAL_PAYEES: tuple[str, ...] = tuple(
+    f"{prefix}{name} {1000 + (37 * i + 11 * j) % 9000:04d}"
+    for i, prefix in enumerate(("SQ *", "PAYPAL *", "INTL POS ", "WEB*", "TST* ", "SP "))
+    for j, name in enumerate(
+        (
+            "NOVA TRADING",
+            "BRIGHTSTAR",
+            "GLOBALMART",
+            "QUICKSHIP",
+            "LUXE DIRECT",
+            "ORBIT GAMES",
+            "PRIME GADGETS",
+            "SILVERLINE",
+            "ZENITH TICKETS",
+            "MEGASTORE",
+            "BLUEWAVE",
+            "NORTHWIND",
+        )
+    )
+)
+UNUSUAL_CATEGORIES = ("Clothing", "Entertainment", "Household", "Travel")
+FEE_AMOUNTS = (29.0, 35.0, 39.0)  # late-payment and overdraft fees; travel charges pay a 3% foreign fee
+FOREIGN_FEE = 0.03
+AGENTS = 240  # representatives of the contact center, named rep-001 ...
+
+# Agent notes, per reason: a few variants; {product} is the product the contact was about.
+NOTES: dict[str, tuple[str, ...]] = {
+    "card_lost_stolen": (
+        "Card reported lost; blocked it and ordered a replacement.",
+        "Card stolen while travelling; blocked it, replacement sent by express.",
+        "Could not find their card; froze it in the app until it turns up.",
+    ),
+    "disputed_transaction": (
+        "Disputed a card charge they do not recognise; provisional credit issued.",
+        "Charged twice by a merchant; dispute opened.",
+        "Disputed a charge for an order that never arrived; dispute opened.",
+    ),
+    "fraud_alert": (
+        "Returned our fraud alert; the flagged charge was not theirs, card replaced.",
+        "Fraud alert on their card; went through recent charges together.",
+        "Called about a fraud alert text; confirmed the charges were theirs.",
+    ),
+    "fees": (
+        "Asked about a fee on the statement; explained it.",
+        "Upset about a fee; refunded it once as a courtesy.",
+        "Asked how to avoid the monthly fee.",
+    ),
+    "close_account": (
+        "Wants to close the {product}; offered to review the rates first.",
+        "Asked how to close the {product} and move the money out.",
+        "Comparing other banks; asked about closing the {product}.",
+    ),
+    "loan_question": (
+        "Questions about {product} rates and terms.",
+        "Asked what a {product} would cost per month.",
+        "Asked about paying the {product} off early.",
+    ),
+    "application_help": (
+        "Stuck on the online {product} application; walked through the remaining steps.",
+        "{product} application stopped at the document upload; helped finish it.",
+        "Asked what is still missing from their {product} application.",
+    ),
+    "online_banking_access": (
+        "Locked out of online banking; reset the password.",
+        "Could not sign in on a new phone; re-enrolled two-step verification.",
+        "Setting up online banking for a new account.",
+    ),
+    "contact_details_change": (
+        "Moved house; updated the address.",
+        "New phone number and email; updated both.",
+        "Changed their name after marriage; updated the records.",
+    ),
+    "payment_issue": (
+        "A {product} payment did not go through; rescheduled it.",
+        "Transfer delayed; traced it and confirmed the new date.",
+        "Set up automatic {product} payments.",
+    ),
+    "rates_question": (
+        "Asked about current {product} rates.",
+        "Compared our {product} rates with another bank's offer.",
+        "Asked when {product} rates will change.",
+    ),
+    "general_question": (
+        "General question about branch hours.",
+        "Asked how to order a statement copy.",
+        "Question about a letter they received.",
+    ),
+}
+# The note of a contact about one charge names it; {amount} and {payee} come from the transaction.
+CHARGE_NOTES: dict[str, str] = {
+    "disputed_transaction": "Disputed the ${amount} charge at {payee}; provisional credit issued, card replaced.",
+    "fraud_alert": "Returned our alert on the declined ${amount} charge at {payee}; not theirs, card replaced.",
+    "fees": "Asked about the ${amount} fee with their {payee} charge; explained it.",
+}
+OUTCOME_NOTES = {
+    "resolved": "",
+    "follow_up": " Follow-up booked.",
+    "transferred": " Transferred to a specialist.",
+}

@@ -10,8 +10,10 @@ The folder it writes (``C360_DATA_DIR``) holds
     banking/transactions.parquet  card transactions, months of history per customer
     surveys/responses-YYYY-MM.json survey answers, newline-delimited JSON, one file a month
     clicks/clickstream.jsonl      website clicks in the original demo's message format
+    contact_center/contacts.parquet the contact center's calls and chats, loadable into MySQL
     photos/avatar-NNN.jpg         customer photos (binary JPEG)
     truth/customers.parquet       hidden ground truth, for model evaluation only
+    truth/contacts.parquet        each contact's reason probabilities as the generator drew them (evaluation only)
     manifest.json                 what was generated, with row counts
 
 Everything is written to a temporary folder beside the target and moved into place at the end, so an
@@ -44,7 +46,9 @@ from connectors.sample.avatars import draw_avatars
 from connectors.sample.clicks import click_lines
 from connectors.sample.pools import Pools
 
-FORMAT_VERSION = 2  # 2: former customers, whose accounts are closed (status, closed_date)
+FORMAT_VERSION = 3  # 2: former customers, whose accounts are closed (status, closed_date); 3: the contact
+# center's history (contact_center/contacts.parquet, its oracle in truth/contacts.parquet) and the
+# transactions' fee, declined and disputed columns with the unusual charges that lead to contacts
 DEFAULT_AS_OF = date(2026, 11, 1)
 MAX_CUSTOMERS = 100_000_000
 CHUNK_SIZE = 200_000
@@ -185,10 +189,12 @@ def _chunks(customers: int, seed: int, as_of: date) -> Iterator[tuple[int, draws
 
 def _generate_into(out: Layout, customers: int, seed: int, as_of: date, progress: bool) -> dict:
     out.profiles.parent.mkdir(parents=True)
-    accounts, transactions, truth = (
+    accounts, transactions, contacts, truth, contact_truth = (
         _ParquetSink(out.accounts),
         _ParquetSink(out.transactions),
+        _ParquetSink(out.contacts),
         _ParquetSink(out.truth),
+        _ParquetSink(out.contact_truth),
     )
     surveys: list[dict] = []
     clicks: list[pd.DataFrame] = []
@@ -203,13 +209,18 @@ def _generate_into(out: Layout, customers: int, seed: int, as_of: date, progress
                 0, "transaction_id", np.arange(first_tx, first_tx + len(chunk.transactions))
             )
             transactions.write(chunk.transactions)
+            contact_ids = np.arange(contacts.rows + 1, contacts.rows + 1 + len(chunk.contacts))
+            chunk.contacts.insert(0, "contact_id", contact_ids)
+            chunk.contact_truth.insert(0, "contact_id", contact_ids)
+            contacts.write(chunk.contacts)
+            contact_truth.write(chunk.contact_truth)
             truth.write(chunk.truth)
             surveys.extend(chunk.surveys)
             clicks.append(chunk.clicks)
             former.append(chunk.truth.loc[chunk.truth["former"], "customer_id"].to_numpy())
             bar.update(count)
     bar.set_description("Writing clicks and surveys")
-    for sink in (accounts, transactions, truth):
+    for sink in (accounts, transactions, contacts, truth, contact_truth):
         sink.close()
     survey_rows = _write_surveys(out.surveys, surveys)
     click_rows = _write_clicks(out.clicks, clicks)
@@ -229,6 +240,7 @@ def _generate_into(out: Layout, customers: int, seed: int, as_of: date, progress
             "transactions": transactions.rows,
             "surveys": survey_rows,
             "clicks": click_rows,
+            "contacts": contacts.rows,
             "photos": PHOTO_COUNT,
         },
         "featured_customers": _featured(out.profiles, web_users, set(np.concatenate(former).tolist())),

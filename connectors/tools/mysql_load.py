@@ -1,9 +1,10 @@
-"""Load the sample data set's core-banking tables into MySQL/MariaDB.
+"""Load the sample data set's core-banking tables and the contact center's history into MySQL/MariaDB.
 
     python -m connectors.tools.mysql_load [--mysql-url mysql://user:password@host:port/database] [--data-dir DIR]
 
-Creates ``accounts`` and ``transactions`` (primary keys, and indexes on customer and date) in the database of
-``C360_MYSQL_URL`` and fills them from ``banking/*.parquet``. Loading is idempotent: rows go into new tables
+Creates ``accounts``, ``transactions`` and ``contacts`` (primary keys, and indexes on customer and date) in
+the database of ``C360_MYSQL_URL`` and fills them from ``banking/*.parquet`` and
+``contact_center/contacts.parquet``. Loading is idempotent: rows go into new tables
 that replace the old ones in one atomic RENAME, so readers never see a half-loaded table and loading twice
 leaves the same rows. Rows travel as CSV chunks through LOAD DATA LOCAL INFILE, the fast path; when the
 server refuses local files they go as multi-row INSERTs instead.
@@ -30,7 +31,7 @@ from connectors.layout import Layout
 
 CHUNK_ROWS = 250_000
 INSERT_ROWS = 5_000
-TABLES = ("accounts", "transactions")
+TABLES = ("accounts", "transactions", "contacts")
 # The server said no to LOAD DATA LOCAL INFILE: disabled on the server (MySQL 1148, 3948; MariaDB 4166)
 # or on the client (2068).
 _LOCAL_INFILE_REFUSED = {1148, 2068, 3948, 4166}
@@ -41,12 +42,13 @@ class LoadError(Exception):
 
 
 def _parquet_files(layout: Layout) -> dict[str, Path]:
-    files = {"accounts": layout.accounts, "transactions": layout.transactions}
+    files = {"accounts": layout.accounts, "transactions": layout.transactions, "contacts": layout.contacts}
     for path in files.values():
         if not path.is_file():
             raise LoadError(
                 f"{config.describe('data_dir')}: {path} is missing; generate the sample data with "
-                "`python -m connectors.sample` or point the setting at a data folder with banking/*.parquet"
+                "`python -m connectors.sample` or point the setting at a data folder with banking/*.parquet "
+                "and contact_center/contacts.parquet"
             )
     return files
 
@@ -63,18 +65,22 @@ def _opened(path: Path, table: str) -> pq.ParquetFile:
     return parquet
 
 
-def _for_csv(batch: pa.RecordBatch, path: Path, nullable: tuple[str, ...]) -> pa.Table:
-    """Plain columns MySQL reads back exactly (dates as YYYY-MM-DD, categories as text), none missing but
-    in the ``nullable`` columns."""
+def _for_csv(
+    batch: pa.RecordBatch, path: Path, nullable: tuple[str, ...], dates: tuple[str, ...]
+) -> pa.Table:
+    """Plain columns MySQL reads back exactly (dates as YYYY-MM-DD, other times as YYYY-MM-DD HH:MM:SS,
+    categories as text, flags as 0 or 1), none missing but in the ``nullable`` columns."""
     arrays = []
     for name in batch.schema.names:
         column = batch.column(name)
         if column.null_count and name not in nullable:
-            raise LoadError(f"{path}: column {name} has missing values; the banking tables allow none there")
+            raise LoadError(f"{path}: column {name} has missing values; the tables allow none there")
         if pa.types.is_dictionary(column.type):
             column = column.cast(pa.string())
         elif pa.types.is_timestamp(column.type):
-            column = column.cast(pa.date32())
+            column = column.cast(pa.date32()) if name in dates else column.cast(pa.timestamp("s"))
+        elif pa.types.is_boolean(column.type):
+            column = column.cast(pa.int8())
         arrays.append(column)
     return pa.Table.from_arrays(arrays, names=batch.schema.names)
 
@@ -111,7 +117,7 @@ def _insert(cursor, name: str, table: pa.Table) -> None:
 
 
 def load(target: MySQLTarget, layout: Layout, progress: bool = True) -> dict[str, int]:
-    """Create and fill the banking tables from ``layout``; return the rows loaded per table."""
+    """Create and fill the banking and contact tables from ``layout``; return the rows loaded per table."""
     paths = _parquet_files(layout)
     files = {table: _opened(path, table) for table, path in paths.items()}
     total = sum(parquet.metadata.num_rows for parquet in files.values())
@@ -120,9 +126,7 @@ def load(target: MySQLTarget, layout: Layout, progress: bool = True) -> dict[str
     except (pymysql.err.MySQLError, OSError) as error:
         raise LoadError(banking.describe_error(error, target)) from None
     counts: dict[str, int] = {}
-    bar = tqdm(
-        total=total, unit=" rows", unit_scale=True, desc="Loading banking tables", disable=not progress
-    )
+    bar = tqdm(total=total, unit=" rows", unit_scale=True, desc="Loading tables", disable=not progress)
     try:
         with connection.cursor() as cursor, tempfile.TemporaryDirectory(prefix="c360-mysql-load-") as folder:
             local_infile = True
@@ -132,7 +136,7 @@ def load(target: MySQLTarget, layout: Layout, progress: bool = True) -> dict[str
                 cursor.execute(sql.MYSQL_TABLES[table].format(name=loading))
                 for batch in parquet.iter_batches(CHUNK_ROWS, columns=list(sql.MYSQL_COLUMNS[table])):
                     nullable = sql.MYSQL_NULLABLE[table]
-                    rows = _for_csv(batch, paths[table], nullable)
+                    rows = _for_csv(batch, paths[table], nullable, sql.MYSQL_DATES[table])
                     if local_infile:
                         local_infile = _load_file(cursor, loading, rows, Path(folder), nullable)
                     if not local_infile:
@@ -159,7 +163,7 @@ def load(target: MySQLTarget, layout: Layout, progress: bool = True) -> dict[str
 
 
 def _swap(cursor) -> None:
-    """Replace both tables in one atomic RENAME, then drop the old ones."""
+    """Replace every table in one atomic RENAME, then drop the old ones."""
     cursor.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()")
     existing = {row[0] for row in cursor.fetchall()}
     renames = []

@@ -85,7 +85,8 @@ def test_spending_matches_the_transactions_within_the_window(loaded, sample_layo
         observed_until.reindex(tx["customer_id"]).to_numpy() - pd.to_datetime(tx["date"])
     ).dt.days
     tx["window"] = window.reindex(tx["customer_id"]).to_numpy()
-    tx = tx[(tx["days_ago"] >= 1) & (tx["days_ago"] <= tx["window"]) & (tx["amount"] > 0)]
+    charged = ~tx["declined"]  # a declined charge never reached the card
+    tx = tx[(tx["days_ago"] >= 1) & (tx["days_ago"] <= tx["window"]) & (tx["amount"] > 0) & charged]
     tx["position"] = (tx["window"] - tx["days_ago"] + 0.5) / tx["window"]
     direct = tx.groupby("customer_id").agg(
         transactions=("amount", "size"), spend=("amount", "sum"), position=("position", "mean")

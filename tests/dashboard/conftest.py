@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from connectors import config
@@ -20,6 +21,7 @@ from tests.servers import answers, free_port, wait_until
 
 HOSTILE_NAME = "<img src=x onerror=alert(1)>"
 HOSTILE_ID = 2
+HOSTILE_NOTE = "Customer said <script>alert('note')</script> & left"
 
 
 @pytest.fixture(scope="session")
@@ -33,6 +35,9 @@ def dashboard_data(sample_layout: Layout, tmp_path_factory: pytest.TempPathFacto
     doc.update(name=HOSTILE_NAME, first_name="<img src=x", last_name="onerror=alert(1)>")
     lines[HOSTILE_ID - 1] = json.dumps(doc, ensure_ascii=False)
     layout.profiles.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    contacts = pd.read_parquet(layout.contacts)
+    contacts.loc[contacts.index[contacts["customer_id"] == HOSTILE_ID][-1], "note"] = HOSTILE_NOTE
+    contacts.to_parquet(layout.contacts, index=False)
     train(layout, progress=False)
     return root
 

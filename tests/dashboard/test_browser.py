@@ -17,6 +17,7 @@ PARTS = [
     "c360-search",
     "c360-profile",
     "c360-photo",
+    "c360-reason",
     "c360-insights",
     "c360-spend",
     "c360-clicks",
@@ -24,6 +25,7 @@ PARTS = [
     "c360-heatmap",
     "c360-survey",
     "c360-sql",
+    "c360-timeline",
 ]
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 
@@ -165,6 +167,9 @@ def test_two_browsers_keep_their_own_customer(browser, dashboard_server, dashboa
 def test_kiosk_rotates_and_survives_a_server_restart(page, dashboard_server):
     watch = _open(page, f"{dashboard_server.url}?kiosk=1&rotate=5&theme=dark")
     assert page.locator(".c360-search").count() == 0, "the kiosk has no editing controls"
+    for part in ("c360-reason", "c360-timeline"):
+        page.locator(f".{part}").first.wait_for(state="attached", timeout=30_000)
+    assert page.locator(".c360-note").count() == 0, "no agent notes on a wall display"
     first = _profile_text(page)
     wait_until(lambda: _profile_text(page) != first, timeout=20, interval=0.5, message="kiosk rotation")
     dashboard_server.stop()

@@ -54,6 +54,16 @@ def test_lifetime_value_and_offers(figures):
 
 
 @pytest.mark.slow
+def test_the_reason_for_a_call_beats_both_baselines_and_nears_the_generators_own_probabilities(figures):
+    better_baseline = max(figures["reason_history_top3"], figures["reason_last_page_top3"])
+    assert figures["reason_top3"] >= better_baseline + 0.10
+    assert figures["reason_top3"] >= 0.9 * figures["reason_oracle_top3"]
+    assert 0.45 <= figures["reason_oracle_top1"] <= 0.85, "real intent is noisy, and so is the oracle's"
+    for name in ("reason", "reason_history", "reason_last_page", "reason_oracle"):
+        assert 0 < figures[f"{name}_top1"] <= figures[f"{name}_top3"] <= 1
+
+
+@pytest.mark.slow
 def test_only_held_out_active_customers_are_evaluated(figures):
     held_out = figures["customers"] + figures["held_out_former_customers"]
     assert held_out + figures["trained_customers"] == CUSTOMERS
@@ -71,6 +81,7 @@ def test_the_issues_figures_are_all_there(figures):
         "ltv_mape",
         "survey_extrapolation_error",
         "customers",
+        *(f"reason{name}_top{k}" for name in ("", "_history", "_last_page", "_oracle") for k in (1, 3)),
     }
     assert required <= set(figures)
     assert all(figures[name] is not None for name in required)

@@ -247,6 +247,28 @@ def test_the_360_record_joins_every_source_for_the_customer(directory, sample_la
     assert record.photo == sample_layout.photos / document["photo"] and record.photo.is_file()
     assert record.banking_error is None
     assert "FROM profiles WHERE id = ?" in record.sql and "FROM transactions" in record.sql
+    contacts = pd.read_parquet(sample_layout.contacts)
+    theirs = contacts[contacts["customer_id"] == customer_id].sort_values("started_at", ascending=False)
+    assert len(theirs) and record.contacts["contact_id"].tolist() == theirs["contact_id"].tolist()
+    assert record.contacts["note"].tolist() == theirs["note"].tolist() and record.contacts_error is None
+    clicks = pd.read_json(sample_layout.clicks, lines=True)
+    clicked = clicks[clicks["user_id"] == document["web_user_id"]].sort_values("datetime", kind="stable")
+    assert len(clicked) and record.clicks["url"].tolist() == clicked["url"].tolist()
+    assert record.clicks["time"].tolist() == pd.to_datetime(clicked["datetime"]).tolist()
+    assert "FROM contacts" in record.sql and "FROM clicks" in record.sql
+
+
+def test_the_record_says_when_the_contact_history_is_missing_and_keeps_the_rest(sample_layout, tmp_path):
+    layout = copy_data(sample_layout, tmp_path / "data")
+    layout.contacts.unlink()
+    with Directory(Settings(data_dir=layout.root)) as directory:
+        record = directory.customer(1)
+        assert record.contacts_error.startswith(
+            "contact history unavailable: contact_center/contacts.parquet"
+        )
+        assert record.contacts.empty and list(record.contacts.columns)[:2] == ["contact_id", "started_at"]
+        assert record.banking_error is None and len(record.holdings) and len(record.clicks)
+        assert directory.health()["contacts"] == record.contacts_error
 
 
 def test_an_unknown_customer_is_a_lookup_error(directory):
@@ -365,6 +387,8 @@ def test_the_360_record_is_the_same_from_mariadb_and_from_the_embedded_engine(
             pd.testing.assert_frame_equal(here.holdings, there.holdings)
             pd.testing.assert_frame_equal(here.transactions, there.transactions)
             pd.testing.assert_frame_equal(here.surveys, there.surveys)
+            pd.testing.assert_frame_equal(here.contacts, there.contacts)
+            assert there.contacts_error is None
             assert here.profile == there.profile
             assert "WHERE customer_id = %s" in there.sql
         assert set(here.holdings["status"]) == {"open"} and here.holdings["closed_date"].isna().all()
@@ -386,6 +410,8 @@ def test_banking_going_away_and_coming_back_is_survived_and_reported(banking_url
             assert record.banking_error.startswith("core banking unavailable: ")
             assert "C360_MYSQL_URL" in record.banking_error and "cannot reach" in record.banking_error
             assert record.profile["id"] == 7 and record.holdings.empty
+            assert record.contacts_error.startswith("contact history unavailable: ") and record.contacts.empty
+            assert len(record.clicks), "the clicks are the embedded engine's: still there"
             assert remote.search("maria").total > 0
             assert remote.health()["banking"] == record.banking_error
         finally:
@@ -441,4 +467,7 @@ def test_bad_banking_settings_are_named_in_the_record(banking_url, sample_layout
 def test_banking_tables_missing_from_the_database_say_how_to_load_them(mariadb, sample_layout):
     url = _database(mariadb, "c360_directory_empty")
     with Directory(Settings(data_dir=sample_layout.root, mysql_url=url)) as remote:
-        assert "python -m connectors.tools.mysql_load" in remote.customer(1).banking_error
+        record = remote.customer(1)
+        assert "python -m connectors.tools.mysql_load" in record.banking_error
+        assert record.contacts_error.startswith("contact history unavailable: ")
+        assert "python -m connectors.tools.mysql_load" in record.contacts_error

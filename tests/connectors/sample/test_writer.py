@@ -95,14 +95,18 @@ def test_banking_tables_have_keys_and_sensible_values(sample_layout):
     assert transactions["transaction_id"].is_unique
     assert transactions["transaction_id"].is_monotonic_increasing
     assert (transactions["amount"] > 0).all()
-    assert list(transactions.columns) == [
+    assert list(transactions.columns) == [  # the original columns first, the contact center's after them
         "transaction_id",
         "customer_id",
         "date",
         "payee",
         "category",
         "amount",
+        "fee",
+        "declined",
+        "disputed",
     ]
+    assert (transactions["fee"] >= 0).all() and (transactions["fee"] > 0).any()
     per_customer = transactions.groupby("customer_id").size()
     assert per_customer.median() > 12, "months of history per customer"
 

@@ -8,9 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from connectors.catalog import CONTACT_COLUMNS
 from connectors.config import parse_mysql_url
 from connectors.layout import Layout
 from connectors.tools import mysql_load
@@ -61,7 +63,37 @@ def _parquet_rows(layout: Layout) -> dict[str, int]:
     return {
         "accounts": pq.ParquetFile(layout.accounts).metadata.num_rows,
         "transactions": pq.ParquetFile(layout.transactions).metadata.num_rows,
+        "contacts": pq.ParquetFile(layout.contacts).metadata.num_rows,
     }
+
+
+def _assert_contacts_and_flags_arrive_as_they_are(
+    server: MariaDBServer, database: str, layout: Layout
+) -> None:
+    """The contacts (UTC times to the second, notes as written) and the transactions' fee, declined and
+    disputed columns read back from the server equal the Parquet files."""
+    with server.connect(database=database) as connection, connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT contact_id, customer_id, started_at, channel, reason, duration_s, outcome, note, agent "
+            "FROM contacts ORDER BY contact_id"
+        )
+        contacts = pd.DataFrame(list(cursor.fetchall()), columns=list(CONTACT_COLUMNS))
+        cursor.execute(
+            "SELECT transaction_id, fee, declined, disputed FROM transactions ORDER BY transaction_id"
+        )
+        flags = pd.DataFrame(
+            list(cursor.fetchall()), columns=["transaction_id", "fee", "declined", "disputed"]
+        )
+    expected = pq.read_table(layout.contacts).to_pandas()
+    for column in ("channel", "reason", "outcome", "agent"):
+        expected[column] = expected[column].astype(str)
+    contacts["started_at"] = pd.to_datetime(contacts["started_at"]).astype(expected["started_at"].dtype)
+    pd.testing.assert_frame_equal(contacts, expected[list(CONTACT_COLUMNS)], check_dtype=False)
+    transactions = pq.read_table(layout.transactions).to_pandas()
+    assert flags["fee"].astype(float).tolist() == transactions["fee"].tolist()
+    assert flags["declined"].astype(bool).tolist() == transactions["declined"].tolist()
+    assert flags["disputed"].astype(bool).tolist() == transactions["disputed"].tolist()
+    assert transactions["declined"].any() and transactions["disputed"].any()
 
 
 def test_loading_twice_leaves_the_same_rows_with_keys_and_indexes(mariadb, sample_layout):
@@ -80,6 +112,7 @@ def test_loading_twice_leaves_the_same_rows_with_keys_and_indexes(mariadb, sampl
     assert {("PRIMARY", "transaction_id"), ("transactions_by_customer", "customer_id")} <= indexes
     parquet = pq.read_table(sample_layout.transactions).to_pandas()
     assert spent == pytest.approx(parquet.loc[parquet["customer_id"] == 1, "amount"].sum())
+    _assert_contacts_and_flags_arrive_as_they_are(mariadb, "c360_load_twice", sample_layout)
 
 
 def test_a_server_that_refuses_local_files_gets_multi_row_inserts(mariadb, sample_layout, capsys):
@@ -94,6 +127,7 @@ def test_a_server_that_refuses_local_files_gets_multi_row_inserts(mariadb, sampl
     assert "refuses LOAD DATA LOCAL INFILE" in capsys.readouterr().out
     assert counts == _parquet_rows(sample_layout) == _server_rows(mariadb, "c360_load_inserts")
     assert _closed_accounts(mariadb, "c360_load_inserts") == _parquet_closed_accounts(sample_layout)
+    _assert_contacts_and_flags_arrive_as_they_are(mariadb, "c360_load_inserts", sample_layout)
 
 
 def _run(args: list[str], environ: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -113,7 +147,8 @@ def test_the_command_loads_from_the_environment(mariadb, sample_layout):
     result = _run([], {"C360_MYSQL_URL": url, "C360_DATA_DIR": str(sample_layout.root)})
     assert result.returncode == 0, result.stderr
     rows = _parquet_rows(sample_layout)
-    assert f"Loaded {rows['accounts']:,} accounts, {rows['transactions']:,} transactions" in result.stdout
+    loaded = f"Loaded {rows['accounts']:,} accounts, {rows['transactions']:,} transactions, {rows['contacts']:,} contacts"
+    assert loaded in result.stdout
 
 
 @pytest.mark.parametrize(
