@@ -1,8 +1,8 @@
 """The caller the demo opens with, set up in one place.
 
 Like the caller in the original demo's screenshot, Erika Gallardo leads the directory: a young professional
-with a debit and a credit card, a little unhappy, about to look for a car loan on the website, and still a
-customer. Everything else about her is drawn like anyone else's.
+in Kansas City, Missouri, with a debit and a credit card, a little unhappy, about to look for a car loan on
+the website, and still a customer. Everything else about her is drawn like anyone else's.
 """
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
+from connectors.sample.places import Places
 from connectors.sample.traits import PRODUCT_INDEX, People
 
 
@@ -28,6 +30,7 @@ class FeaturedCaller:
     dissatisfaction: float = 1.1
     holds: tuple[str, ...] = ("debit_card", "personal_credit_card")
     interest: str = "auto_loan"
+    zip_code: str = "64111"  # Kansas City, MO: her address and coordinates are that ZIP code's own
 
     def apply(self, people: People) -> None:
         """Set her traits if this chunk holds her id: she browses the website and has not left."""
@@ -46,6 +49,12 @@ class FeaturedCaller:
         people.interest[row] = PRODUCT_INDEX[self.interest]
         people.web[row] = True
         people.stays[row] = True
+
+    def settle(self, places: pd.DataFrame, ids: np.ndarray, known: Places) -> None:
+        """Give her the address of her ZIP code, at its centre, if this chunk's ``places`` hold her row."""
+        rows = np.flatnonzero(ids == self.customer_id)
+        if len(rows):
+            places.iloc[rows[0]] = known.at(np.array([known.row_of(self.zip_code)])).iloc[0]
 
 
 FEATURED_CALLER = FeaturedCaller()

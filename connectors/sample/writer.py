@@ -44,7 +44,10 @@ from connectors.sample.avatars import draw_avatars
 from connectors.sample.clicks import click_lines
 from connectors.sample.pools import Pools
 
-FORMAT_VERSION = 2  # 2: former customers, whose accounts are closed (status, closed_date)
+# 2: former customers, whose accounts are closed (status, closed_date)
+# 3: real US places (addresses of real ZIP codes, weighted by population, coordinates at the ZIP code);
+#    clicks come in visits with a time-of-day rhythm
+FORMAT_VERSION = 3
 DEFAULT_AS_OF = date(2026, 11, 1)
 MAX_CUSTOMERS = 100_000_000
 CHUNK_SIZE = 200_000
