@@ -276,6 +276,17 @@ class Directory:
             finally:
                 cursor.close()
 
+    def map_points(self) -> pd.DataFrame:
+        """Every placeable customer, in id order: id, latitude, longitude and tenure_years (float32), for the
+        customer map; one scan of the profile documents."""
+        self._watch()
+        with self._use() as generation:
+            cursor = generation.duck.cursor()
+            try:
+                return cursor.sql(sql.MAP_POINTS).df()
+            finally:
+                cursor.close()
+
     def health(self) -> dict:
         """Counts, sources, banking status, skipped lines and freshness, for the status panel.
 
