@@ -154,6 +154,8 @@ class MapView(Viewer):
         self.note = HTMLText(css_classes=["c360-map-note"], sizing_mode="stretch_width")
         self.title = pn.pane.Markdown(margin=(0, 10))
         self._figure = None
+        self._last_shown: tuple = (None, None)
+        self._describe()
         customers = hv.DynamicMap(
             pn.bind(self._customers, colour_by=self.param.colour_by, persona=self.store.param.persona)
         )
@@ -193,17 +195,27 @@ class MapView(Viewer):
         self.pane = pn.pane.HoloViews(self.plot, sizing_mode="stretch_width", linked_axes=False)
         self.store.param.watch(self._move_to_customer, "record")
 
-    def _customers(self, colour_by: str, persona: int | None) -> hv.Points:
-        column = COLOURINGS[colour_by]
-        frame = self.data.frame
-        if persona is not None:
-            frame = frame[frame["persona_id"] == persona]
-        shown = frame[["longitude", "latitude", column]].rename(columns={column: "category"})
-        self._show_legend(colour_by, column, shown["category"].value_counts(), persona)
-        return hv.Points(shown, kdims=["longitude", "latitude"], vdims=["category"])
+    def _shown(self, colour_by: str, persona: int | None) -> pd.DataFrame:
+        """The customers on the map (the persona's, when filtered), with the colouring's ``category``."""
+        if self._last_shown[0] != (colour_by, persona):
+            column = COLOURINGS[colour_by]
+            frame = self.data.frame
+            if persona is not None:
+                frame = frame[frame["persona_id"] == persona]
+            shown = frame[["longitude", "latitude", column]].rename(columns={column: "category"})
+            self._last_shown = ((colour_by, persona), shown)
+        return self._last_shown[1]
 
+    def _customers(self, colour_by: str, persona: int | None) -> hv.Points:
+        return hv.Points(self._shown(colour_by, persona), kdims=["longitude", "latitude"], vdims=["category"])
+
+    @param.depends("colour_by", "store.persona", watch=True)
     @keeps_going
-    def _show_legend(self, colour_by: str, column: str, counts: pd.Series, persona: int | None) -> None:
+    def _describe(self) -> None:
+        """Title, legend (with how many customers each colour stands for) and note, before any drawing."""
+        colour_by, persona = self.colour_by, self.store.persona
+        column = COLOURINGS[colour_by]
+        counts = self._shown(colour_by, persona)["category"].value_counts()
         entries = "".join(
             f"<span class='c360-key'><span class='c360-swatch' style='background:{colour}'></span>"
             f"{escape(label)} <span class='c360-muted'>{count:,}</span></span>"
@@ -267,7 +279,7 @@ class MapView(Viewer):
 
     def __panel__(self):
         choice = pn.widgets.RadioButtonGroup.from_param(
-            self.param.colour_by, name="", description=None, button_type="light"
+            self.param.colour_by, name="", description=None, color="light"
         )
         return pn.Column(
             pn.Row(self.title, choice),
