@@ -14,7 +14,7 @@ Where customers are comes from ``connectors`` (``Directory.map_points``), their 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import datashader as ds
 import datashader.transfer_functions as tf
@@ -62,6 +62,7 @@ class CustomerMap:
 
     frame: pd.DataFrame  # id, longitude, latitude, tenure_years, persona_id, and a column per colouring
     colours: dict[str, str]  # "colouring:category" -> colour
+    compiled: threading.Event = field(default_factory=threading.Event)  # set once Numba has compiled
 
     def legend(self, colouring: str, counts: pd.Series) -> list[tuple[str, str, int]]:
         """(label, colour, customers shown) of each category of a colouring, in its order."""
@@ -122,13 +123,16 @@ def _compile(customers: CustomerMap) -> None:
     colours (3 s of compiling for the first zoom, measured at 100,000 customers)."""
     canvas = ds.Canvas(plot_width=8, plot_height=8)
     few = customers.frame.head(50)
-    for column in COLOURINGS.values():
-        points = few[["longitude", "latitude", column]].rename(columns={column: "category"})
-        image = tf.shade(
-            canvas.points(points, "longitude", "latitude", ds.count_cat("category")),
-            color_key=customers.colours,
-        )
-        tf.spread(image, px=2, shape="circle")
+    try:
+        for column in COLOURINGS.values():
+            points = few[["longitude", "latitude", column]].rename(columns={column: "category"})
+            image = tf.shade(
+                canvas.points(points, "longitude", "latitude", ds.count_cat("category")),
+                color_key=customers.colours,
+            )
+            tf.spread(image, px=2, shape="circle")
+    finally:
+        customers.compiled.set()
 
 
 def customer_map(services: Services) -> CustomerMap:
@@ -160,9 +164,10 @@ class MapView(Viewer):
             pn.bind(self._customers, colour_by=self.param.colour_by, persona=self.store.param.persona)
         )
         self.view = hv.streams.RangeXY()  # the view's ranges, which a selection moves
+        self.size = hv.streams.PlotSize()  # the plot's size in pixels, as the browser reports it
         shaded = datashade(
             customers,
-            streams=[hv.streams.PlotSize, self.view],
+            streams=[self.size, self.view],
             aggregator=ds.count_cat("category"),
             color_key=self.data.colours,
             min_alpha=90,
