@@ -34,7 +34,7 @@ from connectors import config
 from connectors.clickstream import ClickStream
 from connectors.directory import Directory
 from connectors.layout import Layout
-from connectors.sample import FORMAT_VERSION, generate
+from connectors.sample import ensure
 from dashboard.map import US_VIEW, MapView
 from dashboard.services import Services
 from dashboard.store import CustomerStore
@@ -44,9 +44,7 @@ from models.train import train
 
 
 def _prepare(data_dir: Path, customers: int) -> Layout:
-    layout = Layout(data_dir)
-    if not layout.exists() or layout.read_manifest().get("format") != FORMAT_VERSION:
-        generate(data_dir, customers, progress=False, force=True)  # an older format has no real places
+    layout = ensure(data_dir, customers)  # an older format has no real places: it is replaced
     if artifacts.current(artifacts.models_dir(data_dir)) is None:
         train(layout, progress=False)
     return layout
@@ -144,8 +142,12 @@ def _options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, help="data set to use (default /tmp/c360-bench-<N>)")
     parser.add_argument("--customers", type=int, default=1_000_000, help="size of the generated data set")
     parser.add_argument("--views", type=int, default=200, help="pans and zooms timed")
-    parser.add_argument("--width", type=int, default=800, help="plot width in pixels (the page shows about 730)")
-    parser.add_argument("--height", type=int, default=450, help="plot height in pixels (the page shows about 410)")
+    parser.add_argument(
+        "--width", type=int, default=800, help="plot width in pixels (the page shows about 730)"
+    )
+    parser.add_argument(
+        "--height", type=int, default=450, help="plot height in pixels (the page shows about 410)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the random views")
 
 

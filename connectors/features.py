@@ -14,6 +14,7 @@ former customers looked like when they left, against what the others look like t
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import date
@@ -84,7 +85,10 @@ def load(layout: Layout) -> Features:
     con = duckdb.connect()
     try:
         con.execute("SET preserve_insertion_order = false")
-        con.execute("SET enable_progress_bar = false")  # the trainer shows its own progress
+        # The trainer shows its own progress; in a Jupyter kernel without ipywidgets DuckDB refuses the
+        # change (and shows no bar).
+        with contextlib.suppress(duckdb.InvalidInputException):
+            con.execute("SET enable_progress_bar = false")
         skips = jsonlines.Skips()
         _read_documents(con, layout, skips)
         skips.log(log)

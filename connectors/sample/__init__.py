@@ -13,6 +13,14 @@
 Only tools, tests and benchmarks import it: the server reads what it wrote through connectors/.
 """
 
-from connectors.sample.writer import DEFAULT_AS_OF, FORMAT_VERSION, MAX_CUSTOMERS, SampleError, generate, main
+from connectors.sample.writer import (
+    DEFAULT_AS_OF,
+    FORMAT_VERSION,
+    MAX_CUSTOMERS,
+    SampleError,
+    ensure,
+    generate,
+    main,
+)
 
-__all__ = ["DEFAULT_AS_OF", "FORMAT_VERSION", "MAX_CUSTOMERS", "SampleError", "generate", "main"]
+__all__ = ["DEFAULT_AS_OF", "FORMAT_VERSION", "MAX_CUSTOMERS", "SampleError", "ensure", "generate", "main"]

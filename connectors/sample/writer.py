@@ -149,6 +149,15 @@ def generate(
     return manifest
 
 
+def ensure(data_dir: Path, customers: int, seed: int = 360) -> Layout:
+    """The data set in ``data_dir`` if it is of the current format, else a new one of ``customers`` there
+    (notebooks and benchmarks that need some data quickly)."""
+    layout = Layout(Path(data_dir))
+    if not layout.exists() or layout.read_manifest().get("format") != FORMAT_VERSION:
+        generate(layout.root, customers, seed=seed, force=True, progress=False)
+    return layout
+
+
 _worker_pools: Pools | None = None
 
 
