@@ -29,7 +29,7 @@ from bokeh.document import Document
 from bokeh.plotting import figure
 from bokeh.protocol import Protocol
 
-from bench import command
+from bench import command, percentiles
 from connectors import config
 from connectors.clickstream import ClickStream
 from connectors.directory import Directory
@@ -72,15 +72,6 @@ def _views(rng: np.random.Generator, frame, count: int, aspect: float) -> list[t
         height = span / aspect
         views.append(((x - span / 2, x + span / 2), (y - height / 2, y + height / 2)))
     return views
-
-
-def _percentiles(values: list[float]) -> dict:
-    array = np.asarray(values)
-    return {
-        "p50_ms": round(float(np.percentile(array, 50)), 1),
-        "p95_ms": round(float(np.percentile(array, 95)), 1),
-        "max_ms": round(float(array.max()), 1),
-    }
 
 
 def _naive(frame) -> dict:
@@ -130,7 +121,7 @@ def run(args: argparse.Namespace) -> dict:
             "ready_s": round(ready_s, 1),
             "views": len(timings),
             "pixels": f"{args.width}x{args.height}",
-            "rerender": _percentiles(timings),
+            "rerender": percentiles(timings, digits=1),
             "image_message_mb": round(float(np.median(sizes)) / 1e6, 2),
             "baseline_every_point": _naive(view.data.frame),
         }

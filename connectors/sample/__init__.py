@@ -6,7 +6,8 @@
     featured.py    the caller the demo opens with
     clicks.py      website clicks in the original demo's message format
     documents.py   CRM profile documents and survey answers
-    pools.py       names, places and payees drawn once from Faker
+    pools.py       names, streets and payees drawn once from Faker, and the places
+    places.py      real US ZIP codes, drawn where people live
     vocabulary.py  segments, spending amounts, devices and comment phrases
     avatars.py     customer photos
 
