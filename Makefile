@@ -65,6 +65,7 @@ bench: install  ## the benchmarks, each printing JSON (see README; about 40 minu
 	$(BIN)/python -m bench.sessions --sessions 50 --json
 	$(BIN)/python -m bench.kiosk --json
 	$(BIN)/python -m bench.scale --json
+	$(BIN)/python -m bench.map --json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

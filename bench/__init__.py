@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+
+def percentiles(samples_ms: Sequence[float], digits: int = 3) -> dict:
+    """p50, p95 and max of timings in milliseconds."""
+    values = np.asarray(samples_ms)
+    return {
+        "p50_ms": round(float(np.percentile(values, 50)), digits),
+        "p95_ms": round(float(np.percentile(values, 95)), digits),
+        "max_ms": round(float(values.max()), digits),
+    }
 
 
 def report(result: dict, as_json: bool) -> None:

@@ -23,21 +23,12 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
-from bench import command
+from bench import command, percentiles
 from connectors.catalog import PRODUCTS
 from connectors.layout import Layout
 from connectors.sample import generate
 from models.insights import Insights
 from models.train import train
-
-
-def _percentiles(samples_ms: list[float]) -> dict:
-    values = np.asarray(samples_ms)
-    return {
-        "p50_ms": round(float(np.percentile(values, 50)), 3),
-        "p95_ms": round(float(np.percentile(values, 95)), 3),
-        "max_ms": round(float(values.max()), 3),
-    }
 
 
 def _from_scratch(con: duckdb.DuckDBPyConnection, layout: Layout, customer_id: int) -> None:
@@ -107,11 +98,9 @@ def run(args: argparse.Namespace) -> dict:
             "training_s": round(training_s, 1),
             "training_steps_s": meta["timings"],
             "insights_load_s": round(load_s, 2),
-            "scoring": {"samples": len(scoring), **_percentiles(scoring)},
-            "baseline_from_scratch": {"samples": len(baseline), **_percentiles(baseline)},
-            "speedup_p95": round(
-                _percentiles(baseline)["p95_ms"] / max(_percentiles(scoring)["p95_ms"], 1e-6)
-            ),
+            "scoring": {"samples": len(scoring), **percentiles(scoring)},
+            "baseline_from_scratch": {"samples": len(baseline), **percentiles(baseline)},
+            "speedup_p95": round(percentiles(baseline)["p95_ms"] / max(percentiles(scoring)["p95_ms"], 1e-6)),
         }
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -18,6 +18,7 @@ from dashboard.directory import DirectoryView
 from dashboard.heatmap import HeatmapView
 from dashboard.insights import InsightsView
 from dashboard.kiosk import KioskRotation, rotate_seconds
+from dashboard.map import MapView
 from dashboard.markup import SCREEN_CSS
 from dashboard.memory import track_session
 from dashboard.profile import ProfileView
@@ -89,7 +90,7 @@ def create_app(settings: Settings | None = None) -> pn.template.BootstrapTemplat
         [
             pn.Row(directory, middle, customer, sizing_mode="stretch_width"),
             TimelineView(store=store, stream=store.services.stream),
-            HeatmapView(store=store),
+            pn.Row(HeatmapView(store=store), MapView(store=store), sizing_mode="stretch_width"),
             behind_the_scenes(store),
             ConnectionWatchdog(),
         ]

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import panel as pn
 import param
+from bokeh.models import HTMLTemplateFormatter
 from panel.viewable import Viewer
 
-from dashboard.markup import HTMLText, keeps_going
+from dashboard.markup import SCREEN_CSS, HTMLText, keeps_going, mask_email
 from dashboard.store import CustomerStore
 from models.insights import Insights
 
@@ -20,19 +21,27 @@ SORTS = {
     "Tenure": "tenure",
     "Churn risk": "churn_risk",
 }
-COLUMNS = {
-    "name": "Name",
-    "phone": "Phone",
-    "email": "Email",
-    "tenure_years": "Tenure",
-    "products": "Products",
-    "status": "Status",
+# What the table shows: at a support desk's 1366 px the four columns fit without scrolling sideways. The
+# phone number is shown in full (representatives match it against caller ID); the email only masked, on
+# a second line under the name (the full address never reaches the browser).
+COLUMNS = {"name": "Name", "phone": "Phone", "tenure_years": "Tenure", "status": "Status"}
+HIDDEN = ["id", "email", "products", "state", "churn_risk", "persona", "persona_name"]
+FORMATTERS = {  # templates escape every value (<%- %>)
+    "name": HTMLTemplateFormatter(
+        template="<div class='c360-wrap'><%- value %></div><div class='c360-email'><%- email %></div>"
+    ),
+    "tenure_years": HTMLTemplateFormatter(
+        template="<% if (value != null) { %><%- value.toFixed(1) %>y<% } %>"
+    ),
+    "status": HTMLTemplateFormatter(template="<div class='c360-wrap'><%- value %></div>"),
 }
 
 
-def with_status(rows: pd.DataFrame, models: Insights | None) -> pd.DataFrame:
-    """The rows with a status: "active", "left YYYY-MM-DD" or "not scored yet"; unchanged without models."""
-    return rows if models is None else rows.assign(status=models.standing(rows["id"]))
+def for_display(rows: pd.DataFrame, models: Insights | None) -> pd.DataFrame:
+    """A page of rows as the browser receives them: the email masked, and a status ("active", "left
+    YYYY-MM-DD" or "not scored yet"; none without models)."""
+    shown = rows.assign(email=[mask_email(e if isinstance(e, str) else None) for e in rows["email"]])
+    return shown if models is None else shown.assign(status=models.standing(rows["id"]))
 
 
 class DirectoryView(Viewer):
@@ -61,9 +70,15 @@ class DirectoryView(Viewer):
             selectable=1,
             sizing_mode="stretch_width",
             height=420,
+            layout="fit_columns",
+            container_popup=False,  # no editors, so no filler column (it took 10 px and forced a scrollbar)
             titles=COLUMNS,
-            hidden_columns=["id", "state", "churn_risk", "persona", "persona_name"],
-            configuration={"columnDefaults": {"headerSort": False}},
+            hidden_columns=HIDDEN,
+            formatters=FORMATTERS,
+            widths={"name": "33%", "phone": "27%", "tenure_years": "14%"},  # status takes the rest,
+            text_align={"tenure_years": "right"},
+            configuration={"columnDefaults": {"headerSort": False, "resizable": False}},
+            stylesheets=[SCREEN_CSS],
         )
         self.status = HTMLText(css_classes=["c360-status"])
         self.previous = pn.widgets.Button(label="‹ Previous", width=90)
@@ -105,7 +120,7 @@ class DirectoryView(Viewer):
             self.status.object = f"<span class='c360-error'>{error}</span>"
             return
         self._result = result
-        self.table.value = with_status(result.rows, self.store.services.models)
+        self.table.value = for_display(result.rows, self.store.services.models)
         self.table.selection = []
         pages = max(1, -(-result.total // self.page_size))
         self.previous.disabled = self.page <= 1

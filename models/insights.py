@@ -341,6 +341,32 @@ class Insights:
             )
         return self._scores.copy()
 
+    def segments(self) -> pd.DataFrame:
+        """Every scored customer's categories, as the customer map colours them: customer_id, sentiment
+        (the survey's label, or the persona's most common one), churn (Low, Medium, High, or Left for a
+        former customer), persona (its name) and persona_id; one vectorised pass, the same answers as
+        :meth:`for_customer` gives one customer at a time."""
+        persona = self._columns["persona"].astype(np.int64)
+        own = np.column_stack([self._columns[f"sentiment_{label.lower()}"] for label in sentiment.LABELS])
+        answered = ~np.isnan(own).any(axis=1)
+        counts = self._sentiment_counts
+        labels = (*sentiment.LABELS, "UNKNOWN")
+        inferred = np.where(counts.sum(axis=1) > 0, counts.argmax(axis=1), len(sentiment.LABELS))
+        feeling = np.where(answered, np.nan_to_num(own).argmax(axis=1), inferred[persona])
+        thresholds = sorted(churn.RISK_LEVELS)  # Low from 0, then Medium, then High (churn.risk_label)
+        levels = tuple(label for _, label in thresholds)
+        risk = np.searchsorted([at for at, _ in thresholds[1:]], self._columns["churn_risk"], side="right")
+        risk = np.where(self._active, risk, len(levels))
+        return pd.DataFrame(
+            {
+                "customer_id": self._ids,
+                "sentiment": pd.Categorical.from_codes(feeling, categories=labels),
+                "churn": pd.Categorical.from_codes(risk, categories=(*levels, "Left")),
+                "persona": pd.Categorical.from_codes(persona, categories=self._names),
+                "persona_id": persona,
+            }
+        )
+
     def personas(self) -> pd.DataFrame:
         """One row per persona, of active customers: name, size, respondents and their sentiment shares,
         typical traits, mean churn risk."""

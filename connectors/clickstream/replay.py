@@ -1,4 +1,10 @@
-"""Clicks replayed from the generated click file, stamped now: the embedded default when no Kafka is set."""
+"""Clicks replayed from the generated click file, stamped now: the embedded default when no Kafka is set.
+
+The replay keeps the file's own rhythm: how busy each minute of the day is in the file (its time-of-day
+swing and its minute-to-minute variation) sets how many clicks are replayed at that minute of the local
+day, scaled so that the average over a day is ``C360_REPLAY_RATE``; within a minute clicks arrive at
+random (Poisson), as visitors do.
+"""
 
 from __future__ import annotations
 
@@ -20,15 +26,72 @@ from connectors.clickstream.pipeline import RawBatch
 from connectors.clickstream.status import RETRY_S, Emit, SourceStatus
 
 REPLAY_TICK_S = 0.1
+BACKFILL_STEP_MS = 100
 REPLAY_BACKFILL_MAX = 100_000
 FEATURED_INTERVAL_S = (5.0, 25.0)  # each featured customer clicks again after a pause in this range
 FEATURED_LINES_MAX = 200
 CLICK_DATETIME = re.compile(rb'"datetime"\s*:\s*"([^"]*)"')
+CLICK_MINUTE = re.compile(rb'"datetime"\s*:\s*"(\d{4}-\d\d-\d\d)[ T](\d\d:\d\d)')
+MINUTES_PER_DAY = 1440
+RHYTHM_CLICKS = 300_000  # read at least this many clicks (and a whole day of them) to learn the rhythm
+RHYTHM_MIN_PER_MINUTE = 10  # with fewer clicks a minute on average, each hour's minutes share its mean
 CLICK_USER_ID = re.compile(rb'"user_id"\s*:\s*(\d+)')
 
 
+class Rhythm:
+    """How busy the website is at each minute of the local day, relative to the day's average (mean 1)."""
+
+    def __init__(self, per_minute: np.ndarray) -> None:
+        counts = np.asarray(per_minute, dtype=float)
+        if counts.sum() == 0:
+            counts = np.ones(MINUTES_PER_DAY)
+        elif counts.mean() < RHYTHM_MIN_PER_MINUTE:  # too few to tell minutes apart: hour by hour
+            counts = np.repeat(counts.reshape(24, 60).mean(axis=1), 60)
+        self.weights = counts / counts.mean()
+
+    @classmethod
+    def of_file(cls, file: BinaryIO, start: int, chunk_bytes: int = 8 << 20) -> Rhythm:
+        """The rhythm of the clicks from byte offset ``start``: at least ``RHYTHM_CLICKS`` clicks and a
+        whole day of them (or all there are), counted by minute of the day."""
+        counts = np.zeros(MINUTES_PER_DAY, dtype=np.int64)
+        file.seek(start)
+        first_day = rest = b""
+        while True:
+            chunk = file.read(chunk_bytes)
+            block = rest + chunk
+            cut = len(block) if not chunk else block.rfind(b"\n") + 1
+            block, rest = block[:cut], block[cut:]
+            found = CLICK_MINUTE.findall(block)
+            if found:
+                days, minutes = zip(*found, strict=True)
+                digits = np.frombuffer(b"".join(minutes), dtype=np.uint8).reshape(-1, 5).astype(
+                    np.int64
+                ) - ord("0")
+                minute = (digits[:, 0] * 10 + digits[:, 1]) * 60 + digits[:, 3] * 10 + digits[:, 4]
+                counts += np.bincount(minute % MINUTES_PER_DAY, minlength=MINUTES_PER_DAY)
+                first_day = first_day or days[0]
+                # two dates apart: the day between them was read whole
+                if counts.sum() >= RHYTHM_CLICKS and _days_apart(first_day, days[-1]) >= 2:
+                    return cls(counts)
+            if not chunk:
+                return cls(counts)
+
+    def at(self, seconds: np.ndarray | float) -> np.ndarray:
+        """The weight of each moment (seconds since the epoch), by its minute of the local day."""
+        seconds = np.asarray(seconds, dtype=float)
+        local = seconds + time.localtime(float(seconds.flat[0]) if seconds.size else None).tm_gmtoff
+        return self.weights[(local // 60).astype(np.int64) % MINUTES_PER_DAY]
+
+
+def _days_apart(first: bytes, last: bytes) -> int:
+    try:
+        return (datetime.fromisoformat(last.decode()) - datetime.fromisoformat(first.decode())).days
+    except ValueError:
+        return 0
+
+
 class ReplaySource:
-    """Replays the generated click file's last 30 days at a steady rate, round and round, stamped now.
+    """Replays the generated click file's last 30 days with the file's rhythm, round and round, stamped now.
 
     Only clicks within ``CLICK_DAYS`` of the file's newest one are replayed: the older lines belong to
     customers who left before then (the file is in time order and an active customer's history is
@@ -69,20 +132,32 @@ class ReplaySource:
         featured = _lines_of_users(self.clicks, self.featured_web_users)
         with self.clicks.open("rb") as file:
             start = _recent_start(file, timedelta(days=CLICK_DAYS))
+            rhythm = Rhythm.of_file(file, start)
             lines = _CyclingLines(file, start, skip_users=self.left_web_users)
             if lines.empty:
                 self.status.set("unavailable", f"{self.clicks} holds no clicks")
                 return
-            self.status.set("live", f"replaying {self.clicks} at {self.rate:g} clicks/s")
-            backfilled_until_ms = self._backfill(lines, emit)
-            self._replay(lines, featured, backfilled_until_ms, stopping, emit)
+            self.status.set(
+                "live", f"replaying {self.clicks} at {self.rate:g} clicks/s on average, with its time of day"
+            )
+            backfilled_until_ms = self._backfill(lines, rhythm, emit)
+            self._replay(lines, rhythm, featured, backfilled_until_ms, stopping, emit)
 
-    def _backfill(self, lines: _CyclingLines, emit: Emit) -> int:
-        count = min(int(self.rate * self.lookback.total_seconds()), REPLAY_BACKFILL_MAX)
+    def _clicks_between(self, rhythm: Rhythm, start_ms: np.ndarray, step_ms: float, scale: float = 1.0):
+        """Stamps of the clicks of each step from ``start_ms``: as many as the rhythm says, at random."""
+        expected = self.rate * step_ms / 1000 * rhythm.at(start_ms / 1000) * scale
+        counts = self._random.poisson(expected)
+        stamps = np.repeat(start_ms, counts) + self._random.random(int(counts.sum())) * step_ms
+        return np.sort(stamps).astype(np.int64)
+
+    def _backfill(self, lines: _CyclingLines, rhythm: Rhythm, emit: Emit) -> int:
         end_ms = int(time.time() * 1000)
-        stamps = np.linspace(end_ms - self.lookback.total_seconds() * 1000, end_ms, count, endpoint=False)
-        for start in range(0, count, 10_000):
-            chunk = stamps[start : start + 10_000].astype(np.int64)
+        steps = np.arange(end_ms - self.lookback.total_seconds() * 1000, end_ms, BACKFILL_STEP_MS)
+        expected = self.rate * BACKFILL_STEP_MS / 1000 * rhythm.at(steps / 1000).sum()
+        scale = min(1.0, REPLAY_BACKFILL_MAX / expected) if expected else 1.0
+        stamps = self._clicks_between(rhythm, steps, BACKFILL_STEP_MS, scale)
+        for start in range(0, len(stamps), 10_000):
+            chunk = stamps[start : start + 10_000]
             emit(RawBatch(lines.take(len(chunk)), chunk))
             self.status.complete_until_ms = int(chunk[-1])
         self.status.complete_until_ms = end_ms
@@ -91,23 +166,21 @@ class ReplaySource:
     def _replay(
         self,
         lines: _CyclingLines,
+        rhythm: Rhythm,
         featured: dict[int, list[bytes]],
         since_ms: int,
         stopping: threading.Event,
         emit: Emit,
     ) -> None:
-        """Clicks at ``rate`` from ``since_ms`` on (so none are missing after the backfill)."""
-        started = time.monotonic() - (time.time() * 1000 - since_ms) / 1000
+        """Clicks with the file's rhythm from ``since_ms`` on (so none are missing after the backfill)."""
         last_ms = since_ms
         due_at = dict.fromkeys(featured, time.monotonic())
-        sent = 0
         while not stopping.wait(REPLAY_TICK_S):
             now = time.monotonic()
             now_ms = int(time.time() * 1000)
-            due = int((now - started) * self.rate) - sent
-            values = lines.take(due)
-            sent += due
-            stamps = np.linspace(last_ms, now_ms, len(values) + 1)[1:].astype(np.int64)
+            stamps = self._clicks_between(rhythm, np.array([last_ms]), now_ms - last_ms)
+            stamps = np.minimum(stamps, now_ms)
+            values = lines.take(len(stamps))
             for user in [user for user, at in due_at.items() if at <= now]:
                 values.append(featured[user][self._random.integers(len(featured[user]))])
                 stamps = np.append(stamps, now_ms)

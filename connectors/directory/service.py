@@ -306,11 +306,20 @@ class Directory:
 
     def web_users(self) -> pd.DataFrame:
         """Website user id -> customer id and name: how the click stream knows who is browsing."""
+        return self._frame_of(sql.WEB_USERS)
+
+    def map_points(self) -> pd.DataFrame:
+        """Every placeable customer, in id order: id, latitude, longitude and tenure_years (float32), for the
+        customer map; one scan of the profile documents."""
+        return self._frame_of(sql.MAP_POINTS)
+
+    def _frame_of(self, statement: str) -> pd.DataFrame:
+        """A bulk DuckDB statement's rows over the current load of the sources."""
         self._watch()
         with self._use() as generation:
             cursor = generation.duck.cursor()
             try:
-                return cursor.sql(sql.WEB_USERS).df()
+                return cursor.sql(statement).df()
             finally:
                 cursor.close()
 

@@ -129,6 +129,22 @@ WHERE web_user_id IS NOT NULL
 ORDER BY web_user_id
 """
 
+# The customer map: every customer's place (the profile document's address) and tenure. Documents whose
+# coordinates are missing or not numbers are left out; the map cannot place them.
+MAP_POINTS = """
+SELECT p.id,
+       CAST(a.latitude AS FLOAT) AS latitude,
+       CAST(a.longitude AS FLOAT) AS longitude,
+       CAST(d.tenure_years AS FLOAT) AS tenure_years
+FROM (
+    SELECT id, from_json(doc, '{"address": {"latitude": "DOUBLE", "longitude": "DOUBLE"}}').address AS a
+    FROM profiles
+) AS p(id, a)
+JOIN directory AS d ON d.id = p.id
+WHERE a.latitude BETWEEN -90 AND 90 AND a.longitude BETWEEN -180 AND 180
+ORDER BY p.id
+"""
+
 # ── A delta: what changed since a build (connectors.directory.delta) ─────────────────────────────────────
 # The build is attached as ``base``; ``before_*`` are what the previous delta carried (empty without one).
 

@@ -7,13 +7,22 @@
     clicks.py      website clicks in the original demo's message format
     contacts.py    the contact center's calls and chats, the episodes that lead to them, and their oracle
     documents.py   CRM profile documents and survey answers
-    pools.py       names, places and payees drawn once from Faker
+    pools.py       names, streets and payees drawn once from Faker, and the places
+    places.py      real US ZIP codes, drawn where people live
     vocabulary.py  segments, spending amounts, devices and comment phrases
     avatars.py     customer photos
 
 Only tools, tests and benchmarks import it: the server reads what it wrote through connectors/.
 """
 
-from connectors.sample.writer import DEFAULT_AS_OF, FORMAT_VERSION, MAX_CUSTOMERS, SampleError, generate, main
+from connectors.sample.writer import (
+    DEFAULT_AS_OF,
+    FORMAT_VERSION,
+    MAX_CUSTOMERS,
+    SampleError,
+    ensure,
+    generate,
+    main,
+)
 
-__all__ = ["DEFAULT_AS_OF", "FORMAT_VERSION", "MAX_CUSTOMERS", "SampleError", "generate", "main"]
+__all__ = ["DEFAULT_AS_OF", "FORMAT_VERSION", "MAX_CUSTOMERS", "SampleError", "ensure", "generate", "main"]

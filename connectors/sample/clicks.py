@@ -7,7 +7,13 @@ import pandas as pd
 
 from connectors.catalog import CLICK_DAYS, LEAVING_PAGES, PRODUCTS, SERVICING_PAGES, SHOPPING_PAGES, SITE
 from connectors.sample.traits import ADOPTION, P, People, segment_table, sigmoid
-from connectors.sample.vocabulary import BROWSER_SHARE, OS_SHARE
+from connectors.sample.vocabulary import (
+    BROWSER_SHARE,
+    CLICK_GAP_S,
+    CLICKS_PER_VISIT,
+    OS_SHARE,
+    VISIT_HOUR_WEIGHT,
+)
 
 
 def _url_table() -> tuple[np.ndarray, np.ndarray]:
@@ -54,6 +60,25 @@ def click_frame(
     )
 
 
+def _click_times(rng: np.random.Generator, owner: np.ndarray, observed_day: np.ndarray) -> np.ndarray:
+    """Seconds since the epoch of each click (``owner`` sorted): clicks come in visits, a few clicks some
+    seconds apart, and visits start more often by day and in the evening (``VISIT_HOUR_WEIGHT``) on one of
+    the 30 days before the customer was last observed, so the file has a website's rhythm."""
+    m = len(owner)
+    starts = np.ones(m, dtype=bool)
+    starts[1:] = (owner[1:] != owner[:-1]) | (rng.random(m - 1) < 1 / CLICKS_PER_VISIT)
+    visit = np.cumsum(starts) - 1
+    visits = int(starts.sum())
+    day = observed_day[owner[starts]] - 1 - rng.integers(0, CLICK_DAYS, visits)
+    hours = np.asarray(VISIT_HOUR_WEIGHT)
+    hour = rng.choice(24, size=visits, p=hours / hours.sum())
+    begin = day * 86400 + hour * 3600 + rng.integers(0, 3600, visits)
+    gaps = np.where(starts, 0.0, rng.exponential(CLICK_GAP_S, m)).cumsum()
+    into_visit = gaps - gaps[np.flatnonzero(starts)][visit]
+    last_second = observed_day[owner] * 86400 - 1  # a visit late at night ends by midnight
+    return np.minimum(begin[visit] + into_visit.astype(np.int64), last_second)
+
+
 def draw_clicks(
     rng: np.random.Generator, people: People, web_user_id: np.ndarray, observed_day: np.ndarray
 ) -> pd.DataFrame:
@@ -90,7 +115,7 @@ def draw_clicks(
         n_shop + n_service + rng.integers(0, n_leave, m),
         np.where(servicing, n_shop + rng.integers(0, n_service, m), rng.integers(0, n_shop, m)),
     )
-    ts = observed_day[owner] * 86400 - (rng.random(m) * CLICK_DAYS * 86400).astype(np.int64)
+    ts = _click_times(rng, owner, observed_day)
     return click_frame(rng, web_user_id[owner], ts, product * PAGES_PER_PRODUCT + page)
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import orjson
 
 from connectors.catalog import NEEDS, PRODUCTS, SURVEY_DAYS
+from connectors.sample.featured import FEATURED_CALLER
 from connectors.sample.pools import Pools
 from connectors.sample.traits import EPOCH, People, iso_dates
 from connectors.sample.vocabulary import COMMENT_PHRASES, OPTIONAL_FIELDS, PRODUCT_MENTIONS, SENTIMENTS
@@ -49,11 +50,10 @@ def profile_lines(
     ssn_area = np.where(ssn_area == 666, 667, ssn_area)
     ssn_group = rng.integers(1, 100, n)
     ssn_serial = rng.integers(1, 10000, n)
-    place = pools.places.iloc[rng.integers(0, len(pools.places), n)]
+    place = pools.places.draw(rng, n)
+    FEATURED_CALLER.settle(place, ids, pools.places)
     street = pools.streets[rng.integers(0, len(pools.streets), n)]
     number = rng.integers(1, 9999, n)
-    lat = np.round(rng.uniform(25.5, 48.5, n), 5)
-    lon = np.round(rng.uniform(-123.5, -70.5, n), 5)
     birth = iso_dates(birth_day)
     visit = iso_dates(first_visit_day)
     optional = rng.random((n, len(OPTIONAL_FIELDS)))
@@ -65,6 +65,7 @@ def profile_lines(
     opt_in = rng.random(n) < 0.6
     photo = ids % photo_count if photo_count else ids * 0
     cities, states, zips = place["city"].to_numpy(), place["state"].to_numpy(), place["zip"].to_numpy()
+    lat, lon = place["latitude"].to_numpy(), place["longitude"].to_numpy()
 
     docs = []
     for i in range(n):

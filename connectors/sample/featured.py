@@ -1,10 +1,10 @@
 """The caller the demo opens with, set up in one place.
 
 Like the caller in the original demo's screenshot, Erika Gallardo leads the directory: a young professional
-with a debit and a credit card, a little unhappy, about to look for a car loan on the website, and still a
-customer. In the days before the call she compared her credit card's rates, looked at closing it, and was
-charged $1,240 at a payee she had never paid; she has not called about any of it yet. Everything else about
-her is drawn like anyone else's.
+in Kansas City, Missouri, with a debit and a credit card, a little unhappy, about to look for a car loan on
+the website, and still a customer. In the days before the call she compared her credit card's rates, looked
+at closing it, and was charged $1,240 at a payee she had never paid; she has not called about any of it
+yet. Everything else about her is drawn like anyone else's.
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
+from connectors.sample.places import Places
 from connectors.sample.traits import PRODUCT_INDEX, People
 
 
@@ -40,6 +42,7 @@ class FeaturedCaller:
     )
     # ... and an unusual card charge: (amount, days before today, payee, category).
     charge: tuple[float, float, str, str] | None = (1240.0, 1.3, "TST* ZENITH TICKETS 1236", "Entertainment")
+    zip_code: str = "64111"  # Kansas City, MO: her address and coordinates are that ZIP code's own
 
     def apply(self, people: People) -> None:
         """Set her traits if this chunk holds her id: she browses the website and has not left."""
@@ -60,6 +63,12 @@ class FeaturedCaller:
         people.interest[row] = PRODUCT_INDEX[self.interest]
         people.web[row] = True
         people.stays[row] = True
+
+    def settle(self, places: pd.DataFrame, ids: np.ndarray, known: Places) -> None:
+        """Give her the address of her ZIP code, at its centre, if this chunk's ``places`` hold her row."""
+        rows = np.flatnonzero(ids == self.customer_id)
+        if len(rows):
+            places.iloc[rows[0]] = known.at(np.array([known.row_of(self.zip_code)])).iloc[0]
 
 
 FEATURED_CALLER = FeaturedCaller()

@@ -1,19 +1,19 @@
-"""Names, streets, places, employers and payees drawn once from Faker's providers, then indexed by
-vectorised choices (one Faker call per pool entry, never one per customer)."""
+"""Names, streets, employers and payees drawn once from Faker's providers, and the real places customers
+live in (:mod:`connectors.sample.places`), then indexed by vectorised choices (one Faker call per pool
+entry, never one per customer)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 from faker import Faker
-from faker.providers.address.en_US import Provider as USAddress
 from faker.providers.person.en_IE import Provider as IrishNames
 from faker.providers.person.en_US import Provider as USNames
 from faker.providers.person.es_MX import Provider as MexicanNames
 
 from connectors.catalog import CATEGORY_NAMES
+from connectors.sample.places import Places
 from connectors.sample.vocabulary import PAYEE_STYLES
 
 PAYEES_PER_CATEGORY = 48
@@ -43,7 +43,7 @@ class Pools:
     last_ie: tuple[np.ndarray, np.ndarray]
     middle: np.ndarray
     streets: np.ndarray
-    places: pd.DataFrame  # city, state, zip
+    places: Places  # real ZIP codes, weighted by where people live
     employers: np.ndarray
     payee_names: list[str]  # PAYEES_PER_CATEGORY names per category, in CATEGORY_NAMES order
 
@@ -51,11 +51,6 @@ class Pools:
     def build(cls, seed: int) -> Pools:
         fake = Faker("en_US")
         fake.seed_instance(seed)
-        states = [s for s in USAddress.states_abbr if s not in ("AK", "HI")]
-        places = pd.DataFrame(
-            [(fake.city(), st, fake.zipcode_in_state(st)) for st in states for _ in range(40)],
-            columns=["city", "state", "zip"],
-        )
         payee_names = []
         for category in CATEGORY_NAMES:
             styles, names = PAYEE_STYLES[category], set()
@@ -72,7 +67,7 @@ class Pools:
             last_ie=_weighted([n for n in IrishNames.last_names if "'" in n]),
             middle=np.array(sorted({fake.first_name() for _ in range(400)}), dtype=object),
             streets=np.array(sorted({fake.street_name() for _ in range(6000)}), dtype=object),
-            places=places,
+            places=Places.build(),
             employers=np.array(sorted({fake.company() for _ in range(3000)}), dtype=object),
             payee_names=payee_names,
         )

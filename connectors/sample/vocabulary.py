@@ -243,6 +243,16 @@ BROWSER_SHARE = {
     "Safari": 0.073,
     "Opera": 0.011,
 }
+# When a bank's website is busy, by hour of the day (relative; the click times carry no time zone): quiet
+# at night, a morning rise, a plateau through the working day and an evening peak.
+# fmt: off
+VISIT_HOUR_WEIGHT = (
+    2.0, 1.3, 0.9, 0.7, 0.7, 1.0, 1.8, 3.0, 4.3, 5.2, 5.6, 5.8,  # midnight to 11 am
+    6.0, 5.9, 5.7, 5.5, 5.3, 5.2, 5.4, 5.9, 6.2, 5.6, 4.4, 3.0,  # noon to 11 pm
+)
+# fmt: on
+CLICKS_PER_VISIT = 3.0  # on average; a visit's clicks follow each other by about CLICK_GAP_S seconds
+CLICK_GAP_S = 40.0
 SENTIMENTS = ("NEGATIVE", "NEUTRAL", "POSITIVE")
 OPTIONAL_FIELDS = ("middle_name", "preferred_contact", "employer", "annual_income", "marketing_opt_in")
 

@@ -46,9 +46,12 @@ from connectors.sample.avatars import draw_avatars
 from connectors.sample.clicks import click_lines
 from connectors.sample.pools import Pools
 
-FORMAT_VERSION = 3  # 2: former customers, whose accounts are closed (status, closed_date); 3: the contact
-# center's history (contact_center/contacts.parquet, its oracle in truth/contacts.parquet) and the
-# transactions' fee, declined and disputed columns with the unusual charges that lead to contacts
+# 2: former customers, whose accounts are closed (status, closed_date)
+# 3: the contact center's history (contact_center/contacts.parquet, its oracle in truth/contacts.parquet) and
+#    the transactions' fee, declined and disputed columns with the unusual charges that lead to contacts
+# 4: real US places (addresses of real ZIP codes, weighted by population, coordinates at the ZIP code);
+#    clicks come in visits with a time-of-day rhythm
+FORMAT_VERSION = 4
 DEFAULT_AS_OF = date(2026, 11, 1)
 MAX_CUSTOMERS = 100_000_000
 CHUNK_SIZE = 200_000
@@ -148,6 +151,15 @@ def generate(
         shutil.rmtree(work, ignore_errors=True)
         raise
     return manifest
+
+
+def ensure(data_dir: Path, customers: int, seed: int = 360) -> Layout:
+    """The data set in ``data_dir`` if it is of the current format, else a new one of ``customers`` there
+    (notebooks and benchmarks that need some data quickly)."""
+    layout = Layout(Path(data_dir))
+    if not layout.exists() or layout.read_manifest().get("format") != FORMAT_VERSION:
+        generate(layout.root, customers, seed=seed, force=True, progress=False)
+    return layout
 
 
 _worker_pools: Pools | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from urllib.parse import urlsplit
 
 import pytest
@@ -23,6 +24,7 @@ PARTS = [
     "c360-clicks",
     "c360-online",
     "c360-heatmap",
+    "c360-map",
     "c360-survey",
     "c360-sql",
     "c360-timeline",
@@ -116,7 +118,7 @@ def test_search_select_and_linked_updates(page, dashboard_server, dashboard_data
     search.press_sequentially(last_name.lower(), delay=30)
     row = page.locator(".c360-directory .tabulator-row").filter(has_text=last_name).first
     row.wait_for(timeout=45_000)
-    name = row.locator('.tabulator-cell[tabulator-field="name"]').first.inner_text()
+    name = row.locator('.tabulator-cell[tabulator-field="name"]').first.inner_text().splitlines()[0]
     row.click()
     wait_until(lambda: name in _profile_text(page), timeout=45, message="profile follows the selection")
     wait_until(lambda: _text(page, "c360-insights") != insights_before, timeout=45)
@@ -162,6 +164,67 @@ def test_two_browsers_keep_their_own_customer(browser, dashboard_server, dashboa
     finally:
         for page in pages:
             page.context.close()
+
+
+# What each directory cell must show whole at a support desk's laptop width.
+LAPTOP = {"width": 1366, "height": 768}
+SHOWN_COLUMNS = ("name", "phone", "tenure_years", "status")
+CELLS_FIT = """table => {
+  const holder = table.querySelector('.tabulator-tableholder');
+  const cells = Array.from(table.querySelectorAll('.tabulator-row .tabulator-cell'))
+    .filter(cell => cell.offsetParent !== null && cell.textContent.trim());
+  return {
+    sideways: holder.scrollWidth > holder.clientWidth + 1,
+    right: Math.max(...cells.map(cell => cell.getBoundingClientRect().right)),
+    fields: [...new Set(cells.map(cell => cell.getAttribute('tabulator-field')))],
+    clipped: cells.filter(cell => Array.from(cell.querySelectorAll('*')).concat([cell])
+      .some(node => node.scrollWidth > node.clientWidth + 1)).map(cell => cell.textContent),
+  };
+}"""
+
+
+def test_the_directory_fits_a_laptop_with_the_email_masked(browser, dashboard_server, dashboard_data):
+    context = browser.new_context(viewport=LAPTOP)
+    try:
+        page = context.new_page()
+        _open(page, dashboard_server.url)
+        table = page.locator(".c360-directory .tabulator").first
+        table.locator(".tabulator-row").first.wait_for(timeout=45_000)
+        fit = table.evaluate(CELLS_FIT)
+        assert set(fit["fields"]) == set(SHOWN_COLUMNS), "name, phone, tenure and status, nothing else"
+        assert not fit["sideways"] and fit["right"] <= LAPTOP["width"], "no scrolling sideways"
+        assert fit["clipped"] == [], "every cell shown whole"
+        first = table.locator('.tabulator-row .tabulator-cell[tabulator-field="name"]').first.inner_text()
+        name, email = first.splitlines()
+        assert re.fullmatch(r"\S\*\*\*@[\w.]+", email), "the email under the name, masked"
+        emails = [
+            json.loads(line).get("email", "")
+            for line in (dashboard_data / "crm" / "profiles.jsonl").read_text(encoding="utf-8").splitlines()
+        ]
+        shown = table.evaluate("t => t.innerHTML")
+        assert not [e for e in emails if e and e in shown], "no full email reaches the browser"
+        assert name in {
+            json.loads(line)["name"] for line in (dashboard_data / "crm" / "profiles.jsonl").open()
+        }
+    finally:
+        context.close()
+
+
+def test_the_map_draws_customers_and_zooms_without_loading_anything_from_outside(page, dashboard_server):
+    watch = _open(page, dashboard_server.url)
+    canvas = page.locator(".c360-map canvas").first
+    canvas.wait_for(timeout=45_000)
+    wait_until(lambda: "customers" in _text(page, "c360-map"), timeout=45, message="the map's legend")
+    assert "Customer location, tenure and sentiment" in _text(page, "c360-map")
+    before = canvas.screenshot()
+    box = canvas.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.7, box["y"] + box["height"] * 0.4)
+    for _ in range(5):
+        page.mouse.wheel(0, -300)
+    wait_until(lambda: canvas.screenshot() != before, timeout=30, interval=0.5, message="a zoomed image")
+    page.locator(".c360-map button").filter(has_text="Persona").first.click()
+    wait_until(lambda: "tenure and persona" in _text(page, "c360-map"), timeout=30)
+    assert watch.outside == [] and watch.errors == []
 
 
 def test_kiosk_rotates_and_survives_a_server_restart(page, dashboard_server):

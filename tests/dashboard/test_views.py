@@ -112,7 +112,7 @@ def test_hostile_search_text_is_just_text(store, text):
     view = DirectoryView(store=store)
     view.search.value_input = text
     assert "c360-error" not in view.status.object and "customers" in view.status.object
-    rows = view.table.value
+    rows = view._result.rows  # the page as searched, before the email is masked for display
     haystacks = rows["name"].fillna("") + " " + rows["phone"].fillna("") + " " + rows["email"].fillna("")
     assert all(text.lower() in haystack.lower() for haystack in haystacks), "search is literal"
     view.search.value_input = "gallardo"
@@ -189,3 +189,17 @@ def test_the_directory_shows_who_left_and_when(store, former):
     assert view.table.value.set_index("name").loc["Erika Gallardo", "status"] == "active"
     shown = rows[list(COLUMNS)]
     assert not shown.isna().any().any() and not MISSING_VALUE.search(shown.to_string())
+
+
+def test_the_directory_sends_the_email_only_masked(store, services):
+    profiles = Layout(services.settings.data_dir).profiles.read_text(encoding="utf-8").splitlines()
+    without_email = next(json.loads(line) for line in profiles if '"email"' not in line)
+    view = DirectoryView(store=store)
+    view.search.value_input = without_email["last_name"]
+    searched = view._result.rows.set_index("id")
+    shown = view.table.value.set_index("id")
+    assert without_email["id"] in shown.index and searched["email"].notna().any()
+    for customer_id, email in searched["email"].items():
+        masked = shown.loc[customer_id, "email"]
+        assert masked == (f"{email[0]}***@{email.split('@')[1]}" if isinstance(email, str) else "—")
+    assert list(COLUMNS) == ["name", "phone", "tenure_years", "status"]

@@ -258,3 +258,15 @@ def test_heatmap_highlights_one_persona_and_shows_the_numbers_on_hover(insights:
     plot = hv.render(element, backend="bokeh")
     tooltips = dict(next(t for t in plot.tools if type(t).__name__ == "HoverTool").tooltips)
     assert {"Adoption", "Holders"} <= set(tooltips)
+
+
+def test_segments_give_every_customer_the_categories_for_customer_agree(insights: Insights):
+    segments = insights.segments().set_index("customer_id")
+    assert len(segments) == len(insights.scores()) + len(insights.former_customers())
+    assert not segments.isna().any().any()
+    for customer_id in [*segments.index[:60], *insights.former_customers()[:20]]:
+        one = insights.for_customer(int(customer_id))
+        row = segments.loc[customer_id]
+        assert row["sentiment"] == one.sentiment.label
+        assert row["churn"] == one.churn.label
+        assert (row["persona"], row["persona_id"]) == (one.persona.name, one.persona.id)

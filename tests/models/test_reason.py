@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from connectors import features
-from connectors.catalog import CONTACT_REASONS, notable_charges
+from connectors.catalog import CONTACT_REASONS, label, notable_charges
 from connectors.config import Settings
 from connectors.directory import Directory
 from connectors.layout import Layout
@@ -67,16 +67,29 @@ def test_evidence_cites_the_featured_callers_charge_and_pages_as_the_files_hold_
     )
     assert expected in reason.evidence(activity, now, "disputed_transaction")
 
+    # The leaving pages of her last week, straight from the click file: the most recent product and page
+    # first, each said with its count (or how long ago, when once), as many as the evidence cites.
     web_user = json.loads(sample_layout.profiles.read_text(encoding="utf-8").splitlines()[0])["web_user_id"]
     clicks = pd.read_json(sample_layout.clicks, lines=True)
     clicks = clicks[(clicks["user_id"] == web_user) & (clicks["datetime"] >= now - pd.Timedelta(days=7))]
-    close = clicks[clicks["url"].str.endswith("/personal-credit-card/close")]
-    compared = clicks[clicks["url"].str.endswith("/personal-credit-card/compare-rates")]
-    hours = int((now - close["datetime"].max()).total_seconds() // 3600)
+    clicks = clicks[clicks["datetime"] < now]
+    page = clicks["url"].str.rsplit("/", n=1).str[-1]
+    leaving = clicks.assign(page=page)[page.isin(["close", "transfer-out", "compare-rates"])]
+    groups = sorted(leaving.groupby(["product", "page"]), key=lambda g: -g[1]["datetime"].max().value)
     said = reason.evidence(activity, now, "close_account")
-    again = f" ({len(close)}× this week)" if len(close) > 1 else ""
-    assert f"visited Personal Credit Card › close {hours} h ago{again}" in said
-    assert f"compared Personal Credit Card rates {len(compared)}× this week" in said
+    assert groups, "her lead-up visits the leaving pages"
+    for (product, page), rows in groups[: reason.MAX_CITED]:
+        latest = reason.ago((now - rows["datetime"].max()).total_seconds())
+        count, name = len(rows), label(product)
+        if page == "compare-rates":
+            expected = (
+                f"compared {name} rates {count}× this week"
+                if count > 1
+                else f"compared {name} rates {latest}"
+            )
+        else:
+            expected = f"visited {name} › {page} {latest}" + (f" ({count}× this week)" if count > 1 else "")
+        assert expected in said, (expected, said)
     contacts = pd.read_parquet(sample_layout.contacts)
     closing = contacts[(contacts["customer_id"] == 1) & (contacts["reason"] == "close_account")]
     if len(closing):

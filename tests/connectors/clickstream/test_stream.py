@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from connectors import config
 from connectors.catalog import PRODUCTS
 from connectors.clickstream import ClickStream
 from connectors.clickstream.pipeline import BUCKET_MS, HISTORY_BUCKETS, MAX_MESSAGE_BYTES, RATE_WINDOW_BUCKETS
+from connectors.clickstream.replay import Rhythm
 from connectors.tools.local_broker import LocalBroker
 from tests.sample_data import browsers, web_user
 from tests.servers import free_port, wait_until
@@ -303,3 +305,55 @@ def test_extra_kafka_settings_come_from_the_config_file(tmp_path, sample_layout,
     options.write_text("security.protocol\n")
     with pytest.raises(config.ConfigError, match=r"C360_KAFKA_CONFIG .*line 1 is not key=value"):
         config.load([*argv, "--kafka-config", str(options)], environ={})
+
+
+def test_the_replay_learns_the_files_rhythm_by_minute_of_the_day(sample_layout):
+    clicks = pd.read_json(sample_layout.clicks, lines=True)
+    stamps = pd.to_datetime(clicks["datetime"])
+    with sample_layout.clicks.open("rb") as file:
+        rhythm = Rhythm.of_file(file, 0)
+    assert rhythm.weights.mean() == pytest.approx(1.0)
+    by_hour = stamps.dt.hour.value_counts().reindex(range(24), fill_value=0).to_numpy()
+    learnt = rhythm.weights.reshape(24, 60).mean(axis=1)
+    assert np.corrcoef(learnt, by_hour)[0, 1] > 0.99
+    assert learnt.max() > 4 * learnt.min(), "busy days and quiet nights, as in the file"
+
+
+def _rhythmic_file(path: Path, users: list[int], busy: int, quiet: int) -> None:
+    """A day of clicks in the original format: ``busy`` clicks in every even minute, ``quiet`` in odd ones."""
+    lines = []
+    for minute in range(1440):
+        for n in range(busy if minute % 2 == 0 else quiet):
+            at = f"2026-10-31 {minute // 60:02d}:{minute % 60:02d}:{n % 60:02d}"
+            lines.append(
+                orjson.dumps(
+                    {
+                        "user_id": users[(minute + n) % len(users)],
+                        "datetime": at,
+                        "os": "win10",
+                        "browser": "Firefox",
+                        "response_time_ms": 812,
+                        "product": "auto_loan",
+                        "url": "https://www.c360bank.example/products/auto-loan/overview",
+                    }
+                ).decode()
+            )
+    path.parent.mkdir(parents=True)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_the_replayed_rate_varies_as_the_file_does_around_the_set_average(tmp_path, click_streams, web_users):
+    _rhythmic_file(
+        tmp_path / "clicks" / "clickstream.jsonl", list(web_users["web_user_id"]), busy=40, quiet=10
+    )
+    settings = config.load(["--data-dir", str(tmp_path), "--replay-rate", "100"], environ={})
+    stream = click_streams(settings)
+    wait_until(lambda: len(all_rate_rows(stream)) > HISTORY_BUCKETS - 10, message="5 minutes of rows")
+    rows = all_rate_rows(stream)
+    seconds = rows["time"].to_numpy().astype("datetime64[ms]").astype(np.int64) / 1000
+    local_minute = ((seconds + time.localtime(seconds[-1]).tm_gmtoff) // 60).astype(np.int64)
+    per_minute = pd.Series(rows["total"].to_numpy()).groupby(local_minute).mean()
+    per_minute = per_minute.iloc[1:-1]  # whole minutes only
+    busy, quiet = per_minute[per_minute.index % 2 == 0].mean(), per_minute[per_minute.index % 2 == 1].mean()
+    assert busy == pytest.approx(100 * 40 / 25, rel=0.2) and quiet == pytest.approx(100 * 10 / 25, rel=0.3)
+    assert rows["total"].mean() == pytest.approx(100, rel=0.2), "the set rate on average"

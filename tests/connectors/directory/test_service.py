@@ -288,6 +288,32 @@ def test_web_users_link_website_ids_to_customers(directory, profiles):
     )
 
 
+def test_map_points_place_every_customer_at_their_address_with_their_tenure(sample_layout, directory):
+    documents = [orjson.loads(line) for line in sample_layout.profiles.read_bytes().splitlines()]
+    points = directory.map_points()
+    assert list(points.columns) == ["id", "latitude", "longitude", "tenure_years"]
+    assert points["id"].tolist() == [d["id"] for d in documents]
+    expected = np.array([[d["address"]["latitude"], d["address"]["longitude"]] for d in documents])
+    assert np.allclose(points[["latitude", "longitude"]].to_numpy(), expected, atol=1e-4)
+    as_of = pd.Timestamp(sample_layout.read_manifest()["as_of"])
+    tenure = (as_of - pd.to_datetime([d["first_visit"] for d in documents])).days / 365.25
+    assert np.allclose(points["tenure_years"], tenure, atol=0.06)
+
+
+def test_map_points_leave_out_documents_without_coordinates(sample_layout, tmp_path):
+    layout = copy_data(sample_layout, tmp_path / "data")
+    append(
+        layout.profiles,
+        new_profile(900_001, name="No Place"),
+        new_profile(900_002, name="Bad Place", address={"latitude": "north", "longitude": -90}),
+        new_profile(900_003, name="Good Place", address={"latitude": 41.5, "longitude": -90.25}),
+    )
+    with Directory(Settings(data_dir=layout.root)) as opened:
+        points = opened.map_points()
+    assert 900_001 not in set(points["id"]) and 900_002 not in set(points["id"])
+    assert points.set_index("id").loc[900_003, ["latitude", "longitude"]].tolist() == [41.5, -90.25]
+
+
 # ── bad sources and changing sources ─────────────────────────────────────────────────────────────────────
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
+import zipcodes
 from PIL import Image
 
 from connectors.catalog import NEEDS, PRODUCTS
@@ -80,6 +81,37 @@ def test_profiles_are_documents_with_nested_address_and_varying_optional_fields(
     assert docs[0]["name"] == "Erika Gallardo"
     assert {doc["gender"] for doc in docs} == {"FEMALE", "MALE", "OTHER"}
     assert all(len(doc["ssn"]) == 11 for doc in docs)
+
+
+def test_addresses_are_real_zip_codes_with_their_own_coordinates(sample_layout):
+    docs = _profiles(sample_layout)
+    for doc in docs[:300]:
+        address = doc["address"]
+        (known,) = zipcodes.matching(address["zip"])
+        assert (known["city"], known["state"]) == (address["city"], address["state"])
+        assert abs(float(known["lat"]) - address["latitude"]) < 0.1
+        assert abs(float(known["long"]) - address["longitude"]) < 0.1
+    erika = docs[0]["address"]
+    assert (erika["city"], erika["state"], erika["zip"]) == ("Kansas City", "MO", "64111")
+    assert (erika["latitude"], erika["longitude"]) == (39.0565, -94.5929)
+
+
+def test_customers_live_where_people_live(sample_layout):
+    states = pd.Series([doc["address"]["state"] for doc in _profiles(sample_layout)])
+    shares = states.value_counts(normalize=True)
+    assert shares.index[0] == "CA" and 0.08 < shares["CA"] < 0.17  # 12% of the contiguous states
+    assert shares.get("WY", 0) < 0.01 and shares.get("VT", 0) < 0.01
+    assert shares[["TX", "FL", "NY"]].min() > 0.04
+
+
+def test_clicks_come_in_visits_with_a_time_of_day_rhythm(sample_layout):
+    clicks = pd.read_json(sample_layout.clicks, lines=True)
+    stamps = pd.to_datetime(clicks["datetime"])
+    by_hour = stamps.dt.hour.value_counts().reindex(range(24), fill_value=0)
+    assert by_hour.max() > 4 * by_hour.min(), "busy afternoons and evenings, quiet nights"
+    assert by_hour[[3, 4]].sum() < by_hour[[12, 20]].sum() / 4
+    gaps = clicks.assign(at=stamps).sort_values(["user_id", "at"]).groupby("user_id")["at"].diff()
+    assert (gaps < pd.Timedelta(minutes=5)).mean() > 0.4, "a visit's clicks follow each other closely"
 
 
 def test_banking_tables_have_keys_and_sensible_values(sample_layout):
