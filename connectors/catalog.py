@@ -240,3 +240,8 @@ def notable_charges(transactions: pd.DataFrame) -> pd.DataFrame:
 def label(product: str) -> str:
     """The display label of a product key (the key itself when unknown, so nothing is hidden)."""
     return LABELS.get(product, product)
+
+
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """How every message counts things: "1 customer", "2,999 customers" (``plural``: an irregular one)."""
+    return f"{count:,} {noun if count == 1 else plural or noun + 's'}"

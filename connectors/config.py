@@ -4,18 +4,27 @@ Every setting comes from an environment variable and can be overridden by a comm
 (``panel serve dashboard/customer360.py --args --port 8080`` or any ``python -m`` command of the
 project). Values are validated when they are read, so a typo stops the program with one message that
 names the variable and the flag to fix, instead of failing later somewhere deep inside a connector.
+
+No secret is ever echoed: every message that shows a setting shows it through :func:`redact`, and every
+process that loads settings keeps their secrets (passwords in URLs, the login passwords, the cookie secret,
+Kafka's secret options) out of its log records.
 """
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
+import json
+import logging
 import os
 import re
+import socket
 import sys
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_DIR = PROJECT_ROOT / ".data"
@@ -46,8 +55,9 @@ class MySQLTarget:
         }
 
     def redacted(self) -> str:
-        """The URL without its password, safe to show on screen and in logs."""
-        return f"mysql://{self.user}@{self.host}:{self.port}/{self.database}"
+        """The URL with ``***`` for its password, safe to show on screen and in logs."""
+        user = f"{self.user}:***" if self.password else self.user
+        return f"mysql://{user}@{self.host}:{self.port}/{self.database}"
 
 
 @dataclass(frozen=True)
@@ -69,17 +79,63 @@ class RedisTarget:
 
     def redacted(self) -> str:
         """The URL with ``***`` for its password, safe to show on screen and in logs."""
-        return redact_url(self.url)
+        return redact(self.url)
 
 
-def redact_url(url: str) -> str:
-    """``scheme://user:***@host…``: the URL with its password (if any) replaced by ``***``."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.netloc.rpartition("@")[2]
-    return parts._replace(netloc=f"{user}:***@{host}").geturl()
+# A URL's password: what follows "scheme://user:" (or "user:" at the start of a word, without a scheme) up to
+# the last "@" before the host, as URL parsers read "user:p@ss@host".
+_URL_PASSWORD = re.compile(
+    r"""([A-Za-z][A-Za-z0-9+.-]*://[^\s:/@'"]*:|(?:^|(?<=[\s'"(=,]))[^\s:/@'"]+:(?!//))[^\s'"]*@"""
+)
+REDACTED = "***"
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` safe to show and log: the password of every URL in it replaced by ``***``
+    (``scheme://user:***@host…``), and so is every one of ``secrets`` it contains.
+
+    The one redaction of the project: error messages, status lines and log records all go through it.
+    """
+    text = _URL_PASSWORD.sub(lambda found: f"{found.group(1)}{REDACTED}@", text)
+    for secret in sorted(secrets, key=len, reverse=True):
+        if secret:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+SECRET_OPTION = re.compile(r"password|secret|\.key\.pem$|oauthbearer\.config", re.IGNORECASE)  # Kafka's
+MIN_SECRET = 4  # characters: shorter values are too common in text to be replaced wherever they appear
+_logged_secrets: set[str] = set()
+_logs_lock = threading.Lock()
+
+
+def keep_out_of_logs(secrets: Iterable[str]) -> None:
+    """Redact ``secrets`` (and URL passwords) from every log record this process makes from now on.
+
+    A log record factory does it, so that every logger and handler (ours, Bokeh's, librdkafka's) gets the
+    redacted message; settings loaded later add theirs.
+    """
+    global _make_record
+    with _logs_lock:
+        _logged_secrets.update(secrets)
+        if logging.getLogRecordFactory() is not _redacted_record:
+            _make_record = logging.getLogRecordFactory()
+            logging.setLogRecordFactory(_redacted_record)
+
+
+_make_record = logging.getLogRecordFactory()
+
+
+def _redacted_record(*args, **kwargs) -> logging.LogRecord:
+    record = _make_record(*args, **kwargs)
+    try:
+        message = record.getMessage()
+    except (TypeError, ValueError):  # a malformed call: logging reports it when the record is handled
+        return record
+    safe = redact(message, _logged_secrets)
+    if safe != message:
+        record.msg, record.args = safe, None
+    return record
 
 
 def _setting(env: str, flag: str, help: str, default=None, kind=str, secret: bool = False):
@@ -106,6 +162,7 @@ class Settings:
         "C360_MYSQL_URL",
         "--mysql-url",
         "mysql://user:password@host:port/database of the core-banking tables; unset: embedded files",
+        secret=True,
     )
     kafka_bootstrap: str | None = _setting(
         "C360_KAFKA_BOOTSTRAP",
@@ -135,9 +192,13 @@ class Settings:
         "C360_BASIC_AUTH",
         "--basic-auth",
         "turn on Panel's login: one shared password, or a JSON file of user: password",
+        secret=True,
     )
     cookie_secret: str | None = _setting(
-        "C360_COOKIE_SECRET", "--cookie-secret", "secret that signs login cookies; unset: random per start"
+        "C360_COOKIE_SECRET",
+        "--cookie-secret",
+        "secret that signs login cookies; unset: random per start",
+        secret=True,
     )
     customers: int = _setting(
         "C360_CUSTOMERS", "--customers", "size of the sample data set `make demo` generates", 100_000, int
@@ -218,6 +279,24 @@ class Settings:
         """The bootstrap servers as a list (empty when Kafka is not configured)."""
         return parse_bootstrap(self.kafka_bootstrap) if self.kafka_bootstrap else []
 
+    @property
+    def logins(self) -> dict[str, str] | str | None:
+        """The login's passwords: ``{user: password}`` from a JSON file, one shared password, or None
+        (no login)."""
+        return parse_basic_auth(self.basic_auth) if self.basic_auth else None
+
+    @property
+    def secrets(self) -> set[str]:
+        """Every secret these settings hold, for :func:`redact`: the passwords of the MySQL and Redis URLs,
+        the login's passwords, the cookie secret and Kafka's secret options."""
+        found = {self.cookie_secret or ""}
+        for target in (self.mysql, self.redis):
+            found.add(target.password or "" if target else "")
+        logins = self.logins
+        found.update(logins.values() if isinstance(logins, dict) else [logins or ""])
+        found.update(value for key, value in self.kafka_options.items() if SECRET_OPTION.search(key))
+        return {secret for secret in found if len(secret) >= MIN_SECRET}
+
 
 def describe(name: str) -> str:
     """How messages name a setting: its variable and its flag."""
@@ -236,14 +315,11 @@ def parse_mysql_url(url: str) -> MySQLTarget:
     elif not parts.path.strip("/"):
         problem = "the database name is missing (…/c360)"
     else:
-        try:
-            port = parts.port or 3306
-        except ValueError:
-            problem = "the port is not a number"
+        port, problem = _url_port(parts, 3306)
     if problem:
         raise ConfigError(
             f"{describe('mysql_url')}: {problem}; expected mysql://user:password@host:port/database, "
-            f"got {url!r}"
+            f"got {redact(url)!r}"
         )
     return MySQLTarget(
         host=parts.hostname,
@@ -288,15 +364,15 @@ def parse_redis_url(url: str) -> RedisTarget:
     elif unknown:
         problem = f"unknown option {unknown[0]!r} (known: {', '.join(sorted(REDIS_URL_OPTIONS))})"
     else:
-        try:
-            port = parts.port or 6379
-            database = int(parts.path.strip("/") or options.get("db") or 0)
-        except ValueError:
-            problem = "the port and the database must be numbers"
+        port, problem = _url_port(parts, 6379)
+        database_text = parts.path.strip("/") or options.get("db") or "0"
+        if problem is None and not database_text.isdigit():
+            problem = f"the database {database_text!r} is not a number"
+        database = int(database_text) if problem is None else 0
     if problem:
         raise ConfigError(
             f"{describe('redis_url')}: {problem}; expected redis://[user:password@]host:port[/db], "
-            f"got {redact_url(url)!r}"
+            f"got {redact(url)!r}"
         )
     return RedisTarget(
         url=url,
@@ -310,6 +386,18 @@ def parse_redis_url(url: str) -> RedisTarget:
     )
 
 
+def _url_port(parts: SplitResult, default: int) -> tuple[int, str | None]:
+    """A URL's port (``default`` when it names none), or why it is no port."""
+    text = parts.netloc.rpartition("@")[2].rpartition("]")[2].partition(":")[2]
+    if not text:
+        return default, None
+    if not text.isdigit():
+        return default, f"the port {text!r} is not a number"
+    if not 0 < int(text) < 65536:
+        return default, f"the port {text} is not from 1 to 65535"
+    return int(text), None
+
+
 _HOST_PORT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
 
 
@@ -318,7 +406,9 @@ def parse_bootstrap(value: str) -> list[str]:
     servers = [s.strip() for s in value.split(",") if s.strip()]
     bad = [s for s in servers if not _HOST_PORT.match(s) or not 0 < int(s.rsplit(":", 1)[1]) < 65536]
     if not servers or bad:
-        raise ConfigError(f"{describe('kafka_bootstrap')}: expected host:port[,host:port], got {value!r}")
+        raise ConfigError(
+            f"{describe('kafka_bootstrap')}: expected host:port[,host:port], got {redact(value)!r}"
+        )
     return servers
 
 
@@ -340,12 +430,54 @@ def parse_kafka_config(path: Path) -> dict[str, str]:
     return options
 
 
+KIND_NAMES = {int: "a whole number", float: "a number"}
+
+
 def _convert(name: str, kind, raw: str):
     try:
         value = kind(raw)
     except ValueError:
-        raise ConfigError(f"{describe(name)}: expected a {kind.__name__}, got {raw!r}") from None
+        raise ConfigError(f"{describe(name)}: expected {KIND_NAMES[kind]}, got {raw!r}") from None
     return value
+
+
+def parse_basic_auth(value: str) -> dict[str, str] | str:
+    """``C360_BASIC_AUTH``: the path of a JSON file of ``{"user": "password"}``, or one shared password."""
+    path = Path(value)
+    if not (value.endswith(".json") or path.is_file()):
+        return value
+    try:
+        logins = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ConfigError(f"{describe('basic_auth')}: cannot read {path}: {error.strerror}") from None
+    except ValueError:
+        raise ConfigError(f"{describe('basic_auth')}: {path} is not JSON") from None
+    if (
+        not isinstance(logins, dict)
+        or not logins
+        or not all(
+            isinstance(user, str) and isinstance(password, str) and password
+            for user, password in logins.items()
+        )
+    ):
+        raise ConfigError(f'{describe("basic_auth")}: {path} must hold {{"user": "password", …}}')
+    return logins
+
+
+def _check_address(address: str) -> None:
+    """The address to listen on must be an IP address or a name this machine resolves."""
+    try:
+        ipaddress.ip_address(address)
+        return
+    except ValueError:
+        pass
+    try:
+        socket.getaddrinfo(address, None)
+    except (OSError, UnicodeError):
+        raise ConfigError(
+            f"{describe('address')}: {address!r} is not an IP address or a host name this machine "
+            "resolves; use 127.0.0.1 (this machine only) or 0.0.0.0 (every interface)"
+        ) from None
 
 
 def _validate(settings: Settings) -> Settings:
@@ -362,10 +494,12 @@ def _validate(settings: Settings) -> Settings:
     if settings.index_folder.exists() and not settings.index_folder.is_dir():
         raise ConfigError(f"{describe('index_dir')}: {settings.index_folder} is a file, not a folder")
     _validate_scaling(settings)
+    _check_address(settings.address)
     settings.mysql  # noqa: B018 - parsing validates the URL
     settings.redis  # noqa: B018 - parsing validates the URL
     settings.kafka_servers  # noqa: B018 - parsing validates the list
     settings.kafka_options  # noqa: B018 - parsing validates the file
+    settings.logins  # noqa: B018 - reading the file validates it
     return settings
 
 
@@ -436,7 +570,9 @@ def load(
             raw = environ.get(f.metadata["env"]) or None
         if raw is not None:
             values[f.name] = _convert(f.name, f.metadata["kind"], raw)
-    return _validate(Settings(**values))
+    settings = _validate(Settings(**values))
+    keep_out_of_logs(settings.secrets)
+    return settings
 
 
 def load_or_exit(parser: argparse.ArgumentParser, namespace: argparse.Namespace) -> Settings:

@@ -153,6 +153,18 @@ class Skips:
                     )
 
 
+def summary(skipped: Mapping, listed: int = 5) -> str:
+    """One file's skips (as :meth:`FileSkips.as_dict` writes them) in words, with the first ``listed`` line
+    numbers of each reason: "2 not valid JSON (lines 22, 3007); 1 not a JSON object (line 3001)"."""
+    parts = []
+    for reason in skipped["reasons"].values():
+        numbers = ", ".join(str(number) for number in reason["lines"][:listed])
+        more = ", …" if reason["count"] > min(listed, len(reason["lines"])) else ""
+        lines = "lines" if reason["count"] > 1 else "line"
+        parts.append(f"{reason['count']:,} {reason['text']} ({lines} {numbers}{more})")
+    return "; ".join(parts)
+
+
 def raw_lines(
     path: Path, start: int = 0, first: int = 1, chunk_bytes: int | None = None, batches: int = 8
 ) -> Iterator[pa.Table]:

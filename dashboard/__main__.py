@@ -12,7 +12,7 @@ import sys
 from panel.command import main as panel_main
 
 from connectors import config
-from dashboard.serve import serve_arguments
+from dashboard.serve import serve_arguments, serve_environment, with_cookie_secret
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -26,6 +26,8 @@ def main(argv: list[str] | None = None) -> None:
         from dashboard.fleet import Fleet  # a supervisor: it imports nothing of the dashboard itself
 
         sys.exit(Fleet(settings).run())
+    settings = with_cookie_secret(settings)
+    os.environ.update(serve_environment(settings))
     sys.argv = serve_arguments(settings, argv)
     panel_main()
 

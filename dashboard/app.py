@@ -12,14 +12,14 @@ import panel as pn
 from connectors import config
 from connectors.config import ConfigError, Settings
 from connectors.layout import Layout
-from dashboard.behind import BehindTheScenes
+from dashboard.behind import BehindTheScenes, SkippedLinesMarker
 from dashboard.clicks import CustomerActivity, LiveClicks, StreamHealth
 from dashboard.directory import DirectoryView
 from dashboard.heatmap import HeatmapView
 from dashboard.insights import InsightsView
 from dashboard.kiosk import KioskRotation, rotate_seconds
 from dashboard.map import MapView
-from dashboard.markup import SCREEN_CSS
+from dashboard.markup import SCREEN_CSS, escape
 from dashboard.memory import track_session
 from dashboard.profile import ProfileView
 from dashboard.reason import ReasonView
@@ -86,12 +86,14 @@ def create_app(settings: Settings | None = None) -> pn.template.BootstrapTemplat
         CustomerActivity(store=store, stream=store.services.stream),
         sizing_mode="stretch_width",
     )
+    behind = behind_the_scenes(store)
+    page.header.append(SkippedLinesMarker(store=store, card=behind))
     page.main.extend(
         [
             pn.Row(directory, middle, customer, sizing_mode="stretch_width"),
             TimelineView(store=store, stream=store.services.stream),
             pn.Row(HeatmapView(store=store), MapView(store=store), sizing_mode="stretch_width"),
-            behind_the_scenes(store),
+            behind,
             ConnectionWatchdog(),
         ]
     )
@@ -141,7 +143,7 @@ def create_kiosk(
         sidebar_width=0,
     )
     if note:
-        page.main.append(pn.pane.Alert(note, alert_type="info"))
+        page.main.append(pn.pane.Alert(escape(note), alert_type="info"))  # the note quotes the URL
     stream = store.services.stream
     page.main.extend(
         [
@@ -149,7 +151,7 @@ def create_kiosk(
                 KioskRotation(store=store, rotate=period),
                 pn.Row(
                     pn.Column(
-                        ProfileView(store=store),
+                        ProfileView(store=store, public=True),
                         CustomerActivity(store=store, stream=stream),
                         TimelineView(store=store, stream=stream, kiosk=True),
                     ),

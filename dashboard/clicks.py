@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import panel as pn
 import param
-from bokeh.models import ColumnDataSource, FixedTicker
+from bokeh.models import ColumnDataSource, FixedTicker, Range1d
 from bokeh.plotting import figure
 
 from connectors.catalog import LABELS, PRODUCTS
@@ -46,6 +46,7 @@ PRODUCT_AVERAGE_ROWS = 100  # the bars average the last 10 s of 100 ms rows
 LINE_STEP_MS = RATE_WINDOW_BUCKETS * BUCKET_MS  # the live line shows one row a second ...
 LINE_ROWS = HISTORY_BUCKETS // RATE_WINDOW_BUCKETS  # ... for the last 5 minutes
 TIMELINE_ROWS = 8  # clicks listed under the timeline plot
+TIMELINE_MIN_MS = 3_600_000  # the timeline spans at least the hour up to the latest click
 PAGE_CHARS = 80  # page addresses longer than this are shortened on screen (in full on hover)
 
 
@@ -270,11 +271,12 @@ class CustomerActivity(LiveView):
         self._shown: tuple | None = None
         self.badge = HTMLText("", sizing_mode="stretch_width")
         self.timeline = ColumnDataSource(_timeline_data(_EMPTY_ACTIVITY))
+        self.window = Range1d(*timeline_window(_EMPTY_ACTIVITY, datetime.now(timezone.utc)))
         self._clicks = HTMLText("", sizing_mode="stretch_width")
         self._interest = HTMLText("", sizing_mode="stretch_width")
         self._layout = pn.Column(
             self.badge,
-            pn.pane.Bokeh(_timeline_figure(self.timeline), sizing_mode="stretch_width"),
+            pn.pane.Bokeh(_timeline_figure(self.timeline, self.window), sizing_mode="stretch_width"),
             self._clicks,
             self._interest,
             css_classes=["c360-activity"],
@@ -298,6 +300,7 @@ class CustomerActivity(LiveView):
             )
             with pn.io.hold():
                 self.timeline.data = _timeline_data(activity)
+                self.window.start, self.window.end = timeline_window(activity, now)
                 self._clicks.object = _recent_clicks_html(activity)
         interest = _interest_html({} if customer_id is None else self.stream.recent_interest(customer_id))
         if interest != self._interest.object:  # the last hour moves on even without clicks
@@ -328,10 +331,24 @@ def _timeline_data(activity: pd.DataFrame) -> dict[str, np.ndarray]:
     return {**columns, "lane": lanes}
 
 
-def _timeline_figure(source: ColumnDataSource) -> figure:
-    """One lane per product, a dot per click; the x range follows the clicks shown."""
+def timeline_window(activity: pd.DataFrame, now: datetime) -> tuple[float, float]:
+    """The timeline's x range in epoch milliseconds: every click shown and at least the hour up to the
+    latest (up to now without clicks), with a margin, so that one click reads against a clock time rather
+    than microsecond ticks around a single point."""
+    end = activity["time"].max().timestamp() * 1000 if len(activity) else now.timestamp() * 1000
+    start = min(activity["time"].min().timestamp() * 1000 if len(activity) else end, end - TIMELINE_MIN_MS)
+    margin = (end - start) * 0.03
+    return start - margin, end + margin
+
+
+def _timeline_figure(source: ColumnDataSource, window: Range1d) -> figure:
+    """One lane per product, a dot per click; the x range (``window``) follows the clicks shown."""
     plot = time_figure(
-        "Latest clicks", height=260, x_axis_label="time (UTC)", y_range=(-0.5, len(PRODUCTS) - 0.5)
+        "Latest clicks",
+        height=260,
+        x_axis_label="time (UTC)",
+        x_range=window,
+        y_range=(-0.5, len(PRODUCTS) - 0.5),
     )
     plot.yaxis.ticker = FixedTicker(ticks=list(range(len(PRODUCTS))))
     plot.yaxis.major_label_overrides = {lane: LABELS[product] for lane, product in enumerate(PRODUCTS)}

@@ -126,7 +126,8 @@ class DirectoryView(Viewer):
         self.previous.disabled = self.page <= 1
         self.next.disabled = self.page >= pages and result.exact
         self.status.object = (
-            f"<b>{result.total_label}</b> customers · {result.elapsed_ms:.0f} ms · page {self.page}"
+            f"<b>{result.total_label}</b> customer{'' if result.total == 1 and result.exact else 's'}"
+            f" · {result.elapsed_ms:.0f} ms · page {self.page}"
             + ("" if not result.exact else f" of {pages:,}")
         )
         persona_names = self.store.services.persona_names

@@ -30,12 +30,11 @@ import urllib.request
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from connectors import config
 from connectors.config import Settings
 from connectors.directory import builder
 from connectors.directory.banking import CoreBanking
 from dashboard.proxy import CHECK_PATH, HAPROXY_MISSING, Server, find_haproxy, haproxy_config
-from dashboard.serve import serve_arguments
+from dashboard.serve import serve_arguments, serve_environment
 
 log = logging.getLogger(__name__)
 
@@ -144,15 +143,18 @@ class Fleet:
         return [f"{name}:{port}" for name in names]
 
     def _dashboard(self, server: Server) -> Child:
-        own = replace(self.settings, port=server.port, address=server.host, processes=1)
-        argv = ["--port", str(server.port)]
-        command = serve_arguments(
-            own, argv, proxy_origins=self.proxy_origins(), cookie_secret=self.cookie_secret
+        own = replace(
+            self.settings,
+            port=server.port,
+            address=server.host,
+            processes=1,
+            cookie_secret=self.cookie_secret,
         )
+        argv = ["--port", str(server.port)]
+        command = serve_arguments(own, argv, proxy_origins=self.proxy_origins())
         environment = {
             **os.environ,
-            **config.environment(own),
-            "C360_COOKIE_SECRET": self.cookie_secret,
+            **serve_environment(own),
             "PYTHONMALLOC": "malloc",  # as python -m dashboard runs (dashboard/memory.py)
         }
         return Child(

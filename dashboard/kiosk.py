@@ -1,6 +1,6 @@
 """Kiosk mode: full screen, large type, read-only, rotating through the customers online now.
 
-Served at ``/customer360?kiosk=1`` (``&rotate=20`` seconds, ``&theme=dark``). Contact details stay masked
+Served at ``/customer360?kiosk=1`` (``&rotate=20`` seconds, ``&theme=dark``). No contact details are sent
 and there are no editing controls; the rotation runs on the session's own periodic callback, which stops
 with the session, so a wall display can run for days without growing memory.
 """

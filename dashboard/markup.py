@@ -72,7 +72,7 @@ def tip(text: object, title: object) -> str:
 
 def mask_email(email: str | None) -> str:
     """e***@example.com: enough to confirm with the caller, not enough to copy."""
-    if not email or "@" not in email:
+    if not isinstance(email, str) or "@" not in email:
         return "—"
     local, domain = email.split("@", 1)
     return f"{local[:1]}***@{domain}"
@@ -80,12 +80,12 @@ def mask_email(email: str | None) -> str:
 
 def mask_phone(phone: str | None) -> str:
     """***-***-1234: the last four digits, as callers are asked to confirm."""
-    return f"***-***-{phone[-4:]}" if phone and len(phone) >= 4 else "—"
+    return f"***-***-{phone[-4:]}" if isinstance(phone, str) and len(phone) >= 4 else "—"
 
 
 def mask_ssn(ssn: str | None) -> str:
     """***-**-6789; the full number never leaves the server."""
-    return f"***-**-{ssn[-4:]}" if ssn and len(ssn) >= 4 else "—"
+    return f"***-**-{ssn[-4:]}" if isinstance(ssn, str) and len(ssn) >= 4 else "—"
 
 
 def keeps_going(method: Callable) -> Callable:

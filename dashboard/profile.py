@@ -44,9 +44,12 @@ def holding_labels(holdings: pd.DataFrame) -> list[str]:
 
 
 class ProfileView(Viewer):
-    """Who is on the line; personal data is masked and the SSN never reaches the browser."""
+    """Who is on the line; personal data is masked and the SSN never reaches the browser (README
+    "Privacy"). On a ``public`` screen (the kiosk) no phone, email, birth date or SSN digits are sent at all.
+    """
 
     store = param.ClassSelector(class_=CustomerStore)
+    public = param.Boolean(default=False, constant=True, doc="a screen others can see: no contact details")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -78,13 +81,19 @@ class ProfileView(Viewer):
         former = badge.format(left) if left else ""
         holdings = items(holding_labels(record.holdings), "no products")
         banking = f"<p class='c360-error'>{escape(record.banking_error)}</p>" if record.banking_error else ""
-        phone, email = profile.get("phone_number"), profile.get("email")
-        contact = f"{mask_phone(phone)} · {escape(mask_email(email))}"
+        place = f"{escape(address.get('city', ''))}, {escape(address.get('state', ''))}"
+        since = f"customer since {escape(profile.get('first_visit', '—'))}"
+        if self.public:
+            contact = f"Customer #{escape(profile.get('id'))} · {place} · {since}"
+        else:
+            phone, email = profile.get("phone_number"), profile.get("email")
+            contact = (
+                f"Customer #{escape(profile.get('id'))} · {mask_phone(phone)} · {escape(mask_email(email))}"
+                f"<br>{place} · SSN {mask_ssn(profile.get('ssn'))} · {since}"
+            )
         self.details.object = f"""
 <h2 class='c360-name'>{escape(profile.get("name"))}</h2>{former}
-<p class='c360-contact'>Customer #{escape(profile.get("id"))} · {contact}<br>
-{escape(address.get("city", ""))}, {escape(address.get("state", ""))} · SSN {mask_ssn(profile.get("ssn"))}
-· customer since {escape(profile.get("first_visit", "—"))}</p>
+<p class='c360-contact'>{contact}</p>
 <div class='c360-columns'><div><h4>Needs</h4>{items(needs)}{needs_note}</div>
 <div><h4>{"Had" if left else "Has"}</h4>{banking}{holdings}</div></div>"""
 

@@ -89,6 +89,8 @@ class SpendView(Viewer):
         record, models = self.store.record, self.store.services.models
         if record is None or models is None:
             return empty, ""
+        if record.banking_error:  # no transactions came back: say why, never "not enough history"
+            return empty, f"<p class='c360-error'>No spending to show: {escape(record.banking_error)}</p>"
         rate = models.spend_rate(record.transactions, customer_id=record.profile["id"])
         if rate.cumulative.empty:
             return empty, f"<p class='c360-muted'>{escape(rate.note)}</p>"

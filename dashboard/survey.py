@@ -20,7 +20,7 @@ def answers_html(surveys) -> str:
             f"<span class='c360-muted'>{escape(str(answer.submitted)[:10])}</span><br>"
             f"“{escape(answer.comment)}”</li>"
         )
-    return f"<ul>{''.join(rows)}</ul>"
+    return f"<ul class='c360-answers'>{''.join(rows)}</ul>"
 
 
 class SurveyView(Viewer):
@@ -46,7 +46,7 @@ class SurveyView(Viewer):
         elif insights is not None:
             self.body.object = (
                 "<p class='c360-inferred'>No survey answers from this customer. Inferred from their persona "
-                f"({escape(insights.persona.name)}):</p><p><b>{escape(insights.sentiment.text)}</b></p>"
+                f"({escape(insights.persona.name)}):</p><p>{escape(insights.sentiment.text)}</p>"
             )
         else:
             self.body.object = "<p class='c360-muted'>No survey answers from this customer.</p>"

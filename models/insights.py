@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from connectors.catalog import PRODUCTS
+from connectors.catalog import PRODUCTS, counted
 from connectors.layout import Layout
 from models import artifacts, churn, ltv, nba, reason, sentiment
 from models.artifacts import ModelsMissing
@@ -37,6 +37,7 @@ from models.heatmap import heatmap, table_from_counts
 __all__ = ["CustomerInsights", "CustomerNotScored", "Insights", "ModelsMissing"]
 
 TOP_FACTORS = 3
+CLEAR_SHARE = 2 / 3  # a sentiment label is stated as it is only when this share of the distribution says it
 
 
 class CustomerNotScored(LookupError):
@@ -81,13 +82,27 @@ class Sentiment:
     distribution: dict[str, float]
 
     @property
+    def clear(self) -> bool:
+        """Whether the label has a clear majority (:data:`CLEAR_SHARE`): otherwise opinion is mixed."""
+        return self.share >= CLEAR_SHARE
+
+    @property
+    def summary(self) -> str:
+        """What the distribution says: "positive", or "mixed — 50% positive" without a clear majority."""
+        word = self.label.lower()
+        return word if self.clear else f"mixed — {self.share:.0%} {word}"
+
+    @property
     def text(self) -> str:
         if self.source == "survey":
-            return self.label
+            return self.summary
         if not self.respondents:
             return "unknown (no survey answers in this persona)"
         low, high = self.interval
-        return f"{self.label} (inferred: {self.share:.0%} of {self.respondents:,} respondents, {low:.0%}–{high:.0%})"
+        respondents = counted(self.respondents, "respondent")
+        if self.clear:
+            return f"{self.summary} (inferred: {self.share:.0%} of {respondents}, {low:.0%}–{high:.0%})"
+        return f"{self.summary} (inferred from {respondents}, {low:.0%}–{high:.0%})"
 
 
 @dataclass(frozen=True)
@@ -442,20 +457,16 @@ def _factor_details(c: dict) -> dict[str, str]:
     return {
         "Spending trend": trend_text,
         "Spending level": level_text,
-        "Leaving pages": f"{_times(int(c['leaving']), 'visit')} to closing, transfer-out or rate-comparison pages in 30 days"
+        "Leaving pages": f"{counted(int(c['leaving']), 'visit')} to closing, transfer-out or rate-comparison pages in 30 days"
         if web
         else "no web account",
-        "Website activity": f"{_times(int(c['clicks']), 'page view')} in 30 days"
+        "Website activity": f"{counted(int(c['clicks']), 'page view')} in 30 days"
         if web
         else "no web account",
         "Products held": f"holds {int(c['products'])} of {len(PRODUCTS)} products",
         "Tenure": f"customer for {float(c['tenure_years']):.1f} years",
         "Age": f"age {int(c['age'])}",
-        "Survey": f"rated the bank {float(c['rating']):.1f}/5 in {_times(responses, 'survey answer')}"
+        "Survey": f"rated the bank {float(c['rating']):.1f}/5 in {counted(responses, 'survey answer')}"
         if responses
         else "no survey answer",
     }
-
-
-def _times(count: int, noun: str) -> str:
-    return f"{count:,} {noun}{'' if count == 1 else 's'}"

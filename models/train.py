@@ -37,8 +37,8 @@ import pyarrow.parquet as pq
 from sklearn.metrics import brier_score_loss, roc_auc_score
 from tqdm import tqdm
 
-from connectors import config, features
-from connectors.catalog import PRODUCTS
+from connectors import config, features, jsonlines
+from connectors.catalog import PRODUCTS, counted
 from connectors.features import Features
 from connectors.layout import Layout, SourceMissing
 from models import artifacts, churn, ltv, nba, personas, reason, sentiment
@@ -385,14 +385,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     meta = artifacts.read_meta(run)
     metrics = meta["metrics"]
     for name, skipped in meta["skipped_lines"].items():
-        reasons = ", ".join(
-            f"{reason['count']:,} {reason['text']} (line {', '.join(map(str, reason['lines'][:5]))}"
-            f"{', …' if reason['count'] > 5 else ''})"
-            for reason in skipped["reasons"].values()
-        )
-        print(f"Skipped {skipped['skipped']:,} lines of {name}: {reasons}")
+        print(f"Skipped {counted(skipped['skipped'], 'line')} of {name}: {jsonlines.summary(skipped)}")
     print(
-        f"Trained on {metrics['customers']:,} customers in {metrics['training_seconds']} s: "
+        f"Trained on {counted(metrics['customers'], 'customer')} in {metrics['training_seconds']} s: "
         f"{metrics['persona_k']} personas, churn validation AUC {metrics['churn_validation_auc'] or float('nan'):.3f}. "
         f"Artifacts: {run}"
     )

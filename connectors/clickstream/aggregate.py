@@ -51,6 +51,7 @@ from connectors.clickstream.kafka import (
     POLL_TIMEOUT_S,
     collecting_between_batches,
     consumer_config,
+    log_start,
     lookback_offsets,
     message_times,
 )
@@ -223,7 +224,7 @@ class Aggregator:
                     with collecting_between_batches():
                         messages = consumer.consume(BATCH_SIZE, POLL_TIMEOUT_S)
                         if messages:
-                            self._deliver(messages)
+                            self._deliver(consumer, messages)
                         del messages
                     self._track_progress(consumer)
                     self._flush(consumer)
@@ -351,12 +352,20 @@ class Aggregator:
 
     # -- batches ------------------------------------------------------------------------------------
 
-    def _deliver(self, messages: list[Message]) -> None:
+    def _deliver(self, consumer: Consumer, messages: list[Message]) -> None:
         if any(message.error() is not None for message in messages):
+            lost = {}
             for message in messages:
-                if message.error() is not None:
+                if message.error() is None:
+                    continue
+                if message.error().code() == KafkaError._AUTO_OFFSET_RESET:
+                    lost[message.partition()] = message.error().str()
+                else:
                     self._report(message.error())
             messages = [message for message in messages if message.error() is None]
+            for partition, reason in lost.items():
+                if partition in self._tallies:
+                    self._read_new_log(consumer, partition, reason)
         mine = [m for m in messages if m.partition() in self._tallies]
         if not mine:
             return
@@ -372,6 +381,36 @@ class Aggregator:
         except Exception:
             log.exception("click pipeline failed on a batch of %d messages", len(mine))
             self._add_totals(len(mine), 0, Counter(internal_error=len(mine)))
+
+    def _read_new_log(self, consumer: Consumer, partition: int, reason: str) -> None:
+        """The broker no longer has the partition's position (its log was truncated or lost: librdkafka
+        reports it under ``auto.offset.reset=error``): write what was read, then count the partition
+        again from the start of its log, so no click produced since is skipped. Its counts are rewritten
+        from the new log (the seconds dashboards have already shown are not revised) and a click read
+        again is stored once (members are named by offset and content)."""
+        self._flush(consumer, final=True)
+        try:
+            start = log_start(consumer, self.topic, partition)
+        except KafkaException as error:
+            log.warning("aggregator %s cannot restart partition %d: %s", self.id, partition, error)
+            return
+        self._release([partition])
+        self._tallies[partition] = PartitionTally(partition, start, 0)
+        restarted = TopicPartition(self.topic, partition, start)
+        if self._cooperative:
+            consumer.incremental_unassign([TopicPartition(self.topic, partition)])
+            consumer.incremental_assign([restarted])
+        else:  # the eager protocol changes an assignment only as a whole
+            consumer.assign([TopicPartition(self.topic, p, t.position) for p, t in self._tallies.items()])
+        if self._paused:
+            self._pause(consumer)
+        log.warning(
+            "aggregator %s: %s; reading partition %d again from offset %d, the start of its log",
+            self.id,
+            reason,
+            partition,
+            start,
+        )
 
     def _take(self, batch: ClickBatch) -> None:
         """The pipeline's sink: count the linked clicks per partition and queue the state they change."""

@@ -86,6 +86,8 @@ class KafkaSource:
         self._errors = LogThrottle()
         self._start: dict[int, int] = {}  # partition -> offset it was assigned at
         self._read_until_ms: dict[int, int] = {}  # partition -> time up to which it has been read
+        self._newest_ms: dict[int, int] = {}  # partition -> the newest message time delivered
+        self._read_before: dict[int, int] = {}  # restarted partition -> messages up to this time were read
 
     def describe(self) -> str:
         return f"topic {self.topic!r} on {self.settings.kafka_bootstrap}"
@@ -125,7 +127,7 @@ class KafkaSource:
             with collecting_between_batches():
                 messages = consumer.consume(BATCH_SIZE, POLL_TIMEOUT_S)
                 if messages:
-                    self._deliver(messages, emit)
+                    self._deliver(consumer, messages, emit)
                 del messages
             self._track_progress(consumer, assigned)
 
@@ -157,18 +159,62 @@ class KafkaSource:
             log.info("click stream reading %s partitions %s", self.describe(), new)
         self.status.set("live", f"reading {self.describe()}")
 
-    def _deliver(self, messages: list[Message], emit: Emit) -> None:
+    def _deliver(self, consumer: Consumer, messages: list[Message], emit: Emit) -> None:
         if any(message.error() is not None for message in messages):
+            lost = {}
             for message in messages:
-                if message.error() is not None:
+                if message.error() is None:
+                    continue
+                if message.error().code() == KafkaError._AUTO_OFFSET_RESET:
+                    lost[message.partition()] = message.error().str()
+                else:
                     self._report(message.error())
             messages = [message for message in messages if message.error() is None]
+            for partition, reason in lost.items():
+                self._read_new_log(consumer, partition, reason)
         time_ms = message_times(messages)
         partitions = np.fromiter((m.partition() for m in messages), np.int64, len(messages))
+        if self._read_before:
+            keep = np.ones(len(messages), bool)
+            for partition, before_ms in list(self._read_before.items()):
+                of = partitions == partition
+                keep &= ~of | (time_ms > before_ms)
+                if (of & keep).any():  # the first message past what was read: the new log is reached
+                    del self._read_before[partition]
+            if not keep.all():
+                messages = [message for message, kept in zip(messages, keep, strict=True) if kept]
+                time_ms, partitions = time_ms[keep], partitions[keep]
         for partition in np.unique(partitions).tolist():
             latest = int(time_ms[partitions == partition].max())
             self._read_until_ms[partition] = max(self._read_until_ms.get(partition, 0), latest)
-        emit(RawBatch([message.value() for message in messages], time_ms))
+            self._newest_ms[partition] = max(self._newest_ms.get(partition, 0), latest)
+        if messages:
+            emit(RawBatch([message.value() for message in messages], time_ms))
+
+    def _read_new_log(self, consumer: Consumer, partition: int, reason: str) -> None:
+        """The broker no longer has the partition's position (its log was truncated or lost: librdkafka
+        reports it under ``auto.offset.reset=error``): read its log again from where it starts now, so no
+        click produced since is skipped, passing over the messages stamped before the newest one read."""
+        tp = TopicPartition(self.topic, partition)
+        try:
+            start = log_start(consumer, self.topic, partition)
+            consumer.incremental_unassign([tp])
+            consumer.incremental_assign([TopicPartition(self.topic, partition, start)])
+        except KafkaException as error:
+            log.warning(
+                "click stream cannot restart partition %d of %s: %s", partition, self.describe(), error
+            )
+            return
+        self._start[partition] = start
+        if partition in self._newest_ms:
+            self._read_before[partition] = self._newest_ms[partition]
+        log.warning(
+            "click stream: %s; reading partition %d of %s again from offset %d, the start of its log",
+            reason,
+            partition,
+            self.describe(),
+            start,
+        )
 
     def _track_progress(self, consumer: Consumer, assigned: list[TopicPartition]) -> None:
         """Lag, and how far every partition has been read, from local positions and cached watermarks.
@@ -212,7 +258,10 @@ def consumer_config(settings: Settings, client_id: str, group_id: str, on_error:
     """
     return {
         "fetch.wait.max.ms": FETCH_WAIT_MS,
-        "auto.offset.reset": "latest",  # a live view: after an offset is lost, carry on from now
+        # A position the broker no longer has (a truncated or lost log) is reported as an error, and the
+        # reader starts again at the log's start (``log_start``): librdkafka's own resets would skip
+        # to the end of the new log, past the clicks produced since the broker came back.
+        "auto.offset.reset": "error",
         "client.id": client_id,
         "log.connection.close": False,
         "reconnect.backoff.max.ms": 1000,  # notice a returning broker within a second
@@ -250,6 +299,12 @@ def lookback_offsets(
         by_time = tp.offset >= 0
         start[tp.partition] = (tp.offset if by_time else max(low, high - FALLBACK_TAIL), low, by_time)
     return start
+
+
+def log_start(consumer: Consumer, topic: str, partition: int) -> int:
+    """The first offset the partition's log holds now (its low watermark)."""
+    low, _ = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=METADATA_TIMEOUT_S)
+    return max(low, 0)
 
 
 def message_times(messages: list[Message]) -> np.ndarray:

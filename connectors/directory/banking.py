@@ -10,6 +10,7 @@ server and streamed (an unbuffered cursor, in batches) so memory stays flat at a
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 
@@ -21,6 +22,8 @@ import pymysql.cursors
 from connectors import config
 from connectors.config import MySQLTarget
 from connectors.directory import sql
+
+log = logging.getLogger(__name__)
 
 SETTING = config.describe("mysql_url")
 RETRY_AFTER_S = 1.0  # after a failed connection, calls fail fast for this long instead of waiting again
@@ -143,8 +146,15 @@ class CoreBanking:
 
     def _fail(self, error: BaseException) -> BankingUnavailable:
         reason = describe_error(error, self.target)
+        if self._failure is None or self._failure[1] != reason:  # the log says it once, as the page does
+            log.warning("core banking unavailable: %s", reason)
         self._failure = (time.monotonic(), reason)
         return BankingUnavailable(reason)
+
+    def _succeeded(self) -> None:
+        if self._failure is not None:
+            log.info("core banking at %s answers again", self.target.redacted())
+        self._failure = None
 
     def query(self, statement: str, params: tuple) -> tuple[list[str], list[tuple]]:
         """Run one statement; a connection lost since the last call is reopened once before giving up."""
@@ -171,7 +181,7 @@ class CoreBanking:
             cursor.execute(statement, params)
             rows = list(cursor.fetchall())
             columns = [d[0] for d in cursor.description or ()]
-        self._failure = None
+        self._succeeded()
         return columns, rows
 
     def holdings(self, customer_id: int) -> pa.Table:
@@ -208,5 +218,5 @@ class CoreBanking:
             raise self._fail(error) from None
         finally:
             _close_quietly(connection)
-        self._failure = None
+        self._succeeded()
         return pa.Table.from_batches(batches, schema=HOLDINGS_SUMMARY)

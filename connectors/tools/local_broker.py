@@ -303,6 +303,12 @@ class LocalBroker:
         self.stop()
         self.start()
 
+    def restart_empty(self) -> None:
+        """End the broker and start a new one on the same address with an empty log, as a broker that
+        lost its disk: every partition's log starts again at offset 0."""
+        self.close()
+        self.start()
+
     def create_topic(self, topic: str, partitions: int) -> None:
         """Create a topic with this many partitions (a topic a client creates by using it gets 4).
 

@@ -1,7 +1,9 @@
-"""Settings: environment, flags overriding it, and one clear message per bad value."""
+"""Settings: environment, flags overriding it, one clear message per bad value, and no secret echoed."""
 
 from __future__ import annotations
 
+import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -37,7 +39,10 @@ def test_mysql_url_is_parsed_and_redacted():
         "s@cret",
         "core",
     )
-    assert "s@cret" not in target.redacted() and target.redacted() == "mysql://bank@db.internal:3307/core"
+    assert target.redacted() == "mysql://bank:***@db.internal:3307/core"
+    assert config.load([], environ={"C360_MYSQL_URL": "mysql://root@h:1/db"}).mysql.redacted() == (
+        "mysql://root@h:1/db"
+    )
 
 
 @pytest.mark.parametrize(
@@ -95,7 +100,8 @@ def test_redis_url_is_parsed_with_its_tls_options_and_its_password_never_shown()
     [
         ("http://h:6379", "scheme"),
         ("redis://:pw@:6379", "host"),
-        ("redis://:topsecret@h:port/0", "numbers"),
+        ("redis://:topsecret@h:port/0", "the port 'port' is not a number"),
+        ("redis://:topsecret@h:6379/zero", "the database 'zero' is not a number"),
         ("redis://:topsecret@h:6379/0?ssl_certs=x", "unknown option 'ssl_certs'"),
     ],
 )
@@ -130,3 +136,93 @@ def test_settings_travel_to_a_child_process_through_its_environment():
         ["--redis-url", "redis://:pw@h:1/0", "--processes", "2", "--port", "9000"], environ={}
     )
     assert config.load([], environ=config.environment(settings)) == settings
+
+
+@pytest.mark.parametrize(
+    ("text", "redacted"),
+    [
+        ("mysql://c360:pw@127.0.0.1:13306/", "mysql://c360:***@127.0.0.1:13306/"),
+        ("mysql://u:p@ss@h:1/db", "mysql://u:***@h:1/db"),  # as URL parsers read it: up to the last @
+        ("redis://:secret@h:6379/0", "redis://:***@h:6379/0"),
+        ("c360:pw@host/db", "c360:***@host/db"),  # no scheme
+        ("SASL_SSL://user:pw@broker:9092,b2:9092", "SASL_SSL://user:***@broker:9092,b2:9092"),
+        ("got 'mysql://a:b@h/db' and redis://c:d@h", "got 'mysql://a:***@h/db' and redis://c:***@h"),
+        ("mysql://root@h:1/db", "mysql://root@h:1/db"),
+        ("http://host:8080/path", "http://host:8080/path"),
+        ("k1:9092,k2:9093", "k1:9092,k2:9093"),
+    ],
+)
+def test_redact_replaces_every_url_password(text, redacted):
+    assert config.redact(text) == redacted
+
+
+def test_a_bad_mysql_url_is_named_without_its_password():
+    """The issue's case: no database name. The message names the problem, never the password."""
+    for url, problem in [
+        ("mysql://c360:pw-7781@127.0.0.1:13306/", "the database name is missing"),
+        ("mysql://c360:pw-7781@127.0.0.1:99999/db", "the port 99999 is not from 1 to 65535"),
+        ("mysql://c360:pw-7781@127.0.0.1:abc/db", "the port 'abc' is not a number"),
+        ("c360:pw-7781@127.0.0.1/db", "the scheme must be mysql://"),
+    ]:
+        with pytest.raises(ConfigError, match="C360_MYSQL_URL") as raised:
+            config.load([], environ={"C360_MYSQL_URL": url})
+        assert problem in str(raised.value) and "pw-7781" not in str(raised.value)
+        assert "c360:***@127.0.0.1" in str(raised.value)
+
+
+def test_a_bad_bootstrap_list_is_named_without_credentials():
+    with pytest.raises(ConfigError, match="C360_KAFKA_BOOTSTRAP") as raised:
+        config.load([], environ={"C360_KAFKA_BOOTSTRAP": "SASL_SSL://user:pw-7781@broker:9092"})
+    assert "pw-7781" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"PORT": "eighty"}, "PORT (or --port): expected a whole number, got 'eighty'"),
+        ({"C360_REPLAY_RATE": "fast"}, "C360_REPLAY_RATE (or --replay-rate): expected a number, got 'fast'"),
+        ({"C360_ADDRESS": "999.1.1.1"}, "C360_ADDRESS (or --address): '999.1.1.1' is not an IP address"),
+        ({"C360_BASIC_AUTH": "/nowhere/users.json"}, "cannot read /nowhere/users.json"),
+    ],
+)
+def test_messages_say_what_was_expected_in_words(environ, message):
+    with pytest.raises(ConfigError) as raised:
+        config.load([], environ=environ)
+    assert message in str(raised.value)
+
+
+def test_a_listen_address_may_be_an_ip_address_or_a_host_name():
+    assert config.load(["--address", "0.0.0.0"], environ={}).address == "0.0.0.0"
+    assert config.load(["--address", "localhost"], environ={}).address == "localhost"
+
+
+def test_login_passwords_come_from_one_password_or_a_json_file(tmp_path):
+    assert config.load([], environ={"C360_BASIC_AUTH": "opensesame"}).logins == "opensesame"
+    users = tmp_path / "users.json"
+    users.write_text(json.dumps({"rep": "one", "lead": "two"}))
+    assert config.load([], environ={"C360_BASIC_AUTH": str(users)}).logins == {"rep": "one", "lead": "two"}
+    users.write_text(json.dumps(["rep"]))
+    with pytest.raises(ConfigError, match="must hold"):
+        config.load([], environ={"C360_BASIC_AUTH": str(users)})
+
+
+def test_secrets_stay_out_of_the_settings_repr_and_of_every_log_record(tmp_path, caplog):
+    kafka = tmp_path / "kafka.properties"
+    kafka.write_text("security.protocol=SASL_SSL\nsasl.username=c360\nsasl.password=kafka-pw-5521\n")
+    environ = {
+        "C360_MYSQL_URL": "mysql://c360:mysql-pw-5521@db:3306/core",
+        "C360_REDIS_URL": "redis://:redis-pw-5521@cache:6379/0",
+        "C360_BASIC_AUTH": "login-pw-5521",
+        "C360_COOKIE_SECRET": "cookie-5521",
+        "C360_KAFKA_BOOTSTRAP": "broker:9092",
+        "C360_KAFKA_CONFIG": str(kafka),
+    }
+    settings = config.load([], environ=environ)
+    secrets = ["mysql-pw-5521", "redis-pw-5521", "login-pw-5521", "cookie-5521", "kafka-pw-5521"]
+    assert settings.secrets == set(secrets)
+    assert not any(secret in repr(settings) for secret in secrets)
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("anywhere").info("settings: %s", " ".join(secrets))
+        logging.getLogger("anywhere").warning("connecting to mysql://someone:other-pw@db/core")
+    assert caplog.records and not any(secret in caplog.text for secret in [*secrets, "other-pw"])
+    assert "settings: *** *** *** *** ***" in caplog.text

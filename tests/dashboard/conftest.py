@@ -58,28 +58,54 @@ def services(dashboard_settings: config.Settings) -> Iterator[Services]:
 
 
 class DashboardServer:
-    """`python -m dashboard` in its own process, restartable on the same port."""
+    """`python -m dashboard` in its own process, restartable on the same port; ``environment`` adds
+    settings, and ``log`` (a file) keeps what the server prints."""
 
-    def __init__(self, data_dir: Path):
+    def __init__(self, data_dir: Path, environment: dict[str, str] | None = None, log: Path | None = None):
         self.port = free_port()
         self.data_dir = data_dir
+        self.environment = environment or {}
+        self.log = log
         self.process: subprocess.Popen | None = None
 
     @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/customer360"
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> None:
-        env = {**os.environ, "C360_REPLAY_RATE": "200"}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "dashboard", "--port", str(self.port), "--data-dir", str(self.data_dir)],
-            env=env,
-            start_new_session=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+    @property
+    def url(self) -> str:
+        return f"{self.base}/customer360"
+
+    def start(self, ready: str = "/customer360") -> None:
+        """Start, and return once ``ready`` (a path) answers."""
+        env = {**os.environ, "C360_REPLAY_RATE": "200", **self.environment}
+        output = self.log.open("ab") if self.log is not None else subprocess.DEVNULL
+        try:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "dashboard",
+                    "--port",
+                    str(self.port),
+                    "--data-dir",
+                    str(self.data_dir),
+                ],
+                env=env,
+                start_new_session=True,
+                stdout=output,
+                stderr=subprocess.STDOUT if self.log is not None else subprocess.DEVNULL,
+            )
+        finally:
+            if self.log is not None:
+                output.close()
+        wait_until(
+            lambda: answers(self.base + ready) or self.process.poll() is not None, timeout=120, interval=0.2
         )
-        wait_until(lambda: answers(self.url) or self.process.poll() is not None, timeout=120, interval=0.2)
         assert self.process.poll() is None, "the dashboard server exited at start"
+
+    def logged(self) -> str:
+        return self.log.read_text(errors="replace") if self.log is not None else ""
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

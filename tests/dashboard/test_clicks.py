@@ -11,7 +11,7 @@ import param
 import pytest
 
 from connectors import config
-from dashboard.clicks import CustomerActivity, LiveClicks, StreamHealth, shared_rates
+from dashboard.clicks import CustomerActivity, LiveClicks, StreamHealth, shared_rates, timeline_window
 from tests.sample_data import browsers, web_user
 from tests.servers import free_port, panel_server, wait_until
 
@@ -225,3 +225,19 @@ def test_views_on_the_shared_state_show_a_click_online_now_and_an_outage(
     finally:
         redis_server.start()
     wait_until(lambda: health.refresh() or "Click stream: live" in health.panel.object, timeout=60)
+
+
+def test_the_customers_timeline_spans_at_least_the_hour_up_to_the_latest_click():
+    """One recent click read as microsecond ticks around a single point."""
+    now = pd.Timestamp("2026-11-01 12:00:00", tz="UTC").to_pydatetime()
+    one = pd.DataFrame({"time": pd.to_datetime(["2026-11-01 11:59:30"]), "product": ["auto_loan"]})
+    start, end = timeline_window(one, now)
+    click_ms = one["time"].iloc[0].timestamp() * 1000
+    assert start < click_ms - 3_600_000 + 1 and click_ms < end and end - start >= 3_600_000
+    days = pd.DataFrame(
+        {"time": pd.to_datetime(["2026-10-29 08:00", "2026-11-01 11:00"]), "product": ["x"] * 2}
+    )
+    start, end = timeline_window(days, now)
+    assert start < days["time"].iloc[0].timestamp() * 1000 and end > days["time"].iloc[1].timestamp() * 1000
+    start, end = timeline_window(days.iloc[:0], now)
+    assert end - start >= 3_600_000 and start < now.timestamp() * 1000 <= end

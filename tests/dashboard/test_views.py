@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 import re
 from datetime import date
 
@@ -10,9 +12,11 @@ import pandas as pd
 import pytest
 from panel.models.tabulator import CellClickEvent
 
+from connectors import config, jsonlines
 from connectors.catalog import label
+from connectors.directory import Directory
 from connectors.layout import Layout
-from dashboard.behind import BehindTheScenes
+from dashboard.behind import BehindTheScenes, SkippedLinesMarker, skipped_lines_html
 from dashboard.directory import COLUMNS, DirectoryView
 from dashboard.heatmap import HeatmapView, persona_from_label
 from dashboard.insights import InsightsView
@@ -21,6 +25,7 @@ from dashboard.spend import SpendView
 from dashboard.store import CustomerStore
 from dashboard.survey import SurveyView
 from tests.dashboard.conftest import HOSTILE_ID, HOSTILE_NAME
+from tests.servers import free_port
 
 
 @pytest.fixture
@@ -203,3 +208,48 @@ def test_the_directory_sends_the_email_only_masked(store, services):
         masked = shown.loc[customer_id, "email"]
         assert masked == (f"{email[0]}***@{email.split('@')[1]}" if isinstance(email, str) else "—")
     assert list(COLUMNS) == ["name", "phone", "tenure_years", "status"]
+
+
+def test_the_directory_sends_full_phones_and_masked_emails_and_counts_in_words(store, services):
+    view = DirectoryView(store=store)
+    shown = view.table.value
+    assert shown["email"].str.fullmatch(r".\*\*\*@.+|—").all(), "every email masked"
+    assert shown["phone"].dropna().str.fullmatch(r"[\d-]+").all(), "the full phone, to match the caller ID"
+    view.search.value_input = "Erika Gallardo"
+    assert len(view.table.value) == 1 and "<b>1</b> customer ·" in view.status.object
+
+
+def test_the_kiosks_profile_sends_no_contact_details(store):
+    html = ProfileView(store=store, public=True).details.object
+    profile = store.record.profile
+    assert store.record.profile["name"] in html
+    assert "***" not in html and "SSN" not in html and profile["ssn"][-4:] not in html
+    assert profile["phone_number"][-4:] not in html and profile["email"].split("@")[1] not in html
+
+
+def test_spend_says_core_banking_is_down_instead_of_blaming_the_customer(services, tmp_path, caplog):
+    """MySQL stopped (nothing listens at the URL): the spend panel says so, as the profile does, and so
+    does the server's log."""
+    url = f"mysql://c360:secret@127.0.0.1:{free_port()}/core"
+    settings = config.load(
+        ["--data-dir", str(services.settings.data_dir), "--index-dir", str(tmp_path)],
+        environ={"C360_MYSQL_URL": url},
+    )
+    with caplog.at_level(logging.WARNING), Directory(settings) as directory:
+        store = CustomerStore(dataclasses.replace(services, directory=directory))
+        spend, profile = SpendView(store=store), ProfileView(store=store)
+    assert "core banking unavailable" in spend.note.object and "not enough history" not in spend.note.object
+    assert "core banking unavailable" in profile.details.object
+    assert "core banking unavailable: C360_MYSQL_URL" in caplog.text and "secret" not in caplog.text
+
+
+def test_behind_the_scenes_lists_skipped_lines_and_the_marker_shows_only_then(store, services):
+    panel, marker = BehindTheScenes(store=store), SkippedLinesMarker(store=store)
+    assert "Skipped source lines: none." in panel.skips.object and not marker.button.visible
+    skips = jsonlines.Skips()
+    skips.of("crm/profiles.jsonl", "id").add("malformed_json", 7, [3, 9, 12, 20, 31, 40, 41])
+    skips.of("crm/profiles.jsonl", "id").add("duplicate_key", 1, [3001])
+    html = skipped_lines_html(skips.as_dict())
+    assert "8 source lines skipped" in html and "<b>crm/profiles.jsonl</b>: 8 lines skipped" in html
+    assert "7 not valid JSON (lines 3, 9, 12, 20, 31, …)" in html
+    assert "1 id already read on an earlier line (the first line wins) (line 3001)" in html

@@ -13,7 +13,7 @@ import pytest
 
 from connectors.catalog import PRODUCTS
 from connectors.layout import Layout
-from models.insights import CustomerNotScored, Insights, ModelsMissing
+from models.insights import CustomerNotScored, Insights, ModelsMissing, Sentiment
 
 
 @pytest.fixture(scope="module")
@@ -270,3 +270,19 @@ def test_segments_give_every_customer_the_categories_for_customer_agree(insights
         assert row["sentiment"] == one.sentiment.label
         assert row["churn"] == one.churn.label
         assert (row["persona"], row["persona_id"]) == (one.persona.name, one.persona.id)
+
+
+@pytest.mark.parametrize(
+    ("source", "share", "text"),
+    [
+        ("survey", 0.9, "positive"),
+        ("survey", 0.5, "mixed — 50% positive"),
+        ("inferred from persona", 0.72, "positive (inferred: 72% of 1,234 respondents, 69%–75%)"),
+        ("inferred from persona", 0.5, "mixed — 50% positive (inferred from 1,234 respondents, 47%–53%)"),
+    ],
+)
+def test_the_sentiment_label_says_what_its_distribution_says(source, share, text):
+    """The kiosk said POSITIVE, in bold, for a persona whose respondents were 50% positive."""
+    interval = None if source == "survey" else (share - 0.03, share + 0.03)
+    sentiment = Sentiment("POSITIVE", source, share, 1234, interval, {"POSITIVE": share})
+    assert sentiment.text == text and sentiment.clear == (share >= 2 / 3)

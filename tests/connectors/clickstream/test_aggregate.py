@@ -19,6 +19,7 @@ import pytest
 from connectors import config
 from connectors.clickstream.pipeline import MAX_MESSAGE_BYTES, RATE_WINDOW_BUCKETS
 from connectors.clickstream.redis_state import UNAVAILABLE, RedisClickState
+from connectors.tools.local_broker import LocalBroker
 from dashboard.clicks import health_html
 from tests.sample_data import browsers, web_user
 from tests.servers import RedisServer, wait_until
@@ -236,3 +237,31 @@ def test_a_password_protected_redis_is_used_and_its_password_never_shown(
     health = wait_until(lambda: (h := refused.health())["state"] == "offline" and h, timeout=10)
     shown = health_html(health) + repr(wrong) + repr(wrong.redis)
     assert "***" in health["detail"] and "wrong-pass" not in shown and "s3cret-pass" not in shown
+
+
+def test_a_partition_whose_log_the_broker_lost_is_read_again_from_its_start(
+    redis_server, sample_layout, aggregators, shared_states, send_messages, click_message, web_users, tmp_path
+):
+    """A broker back with an empty log (and no group): every click produced since reaches the shared state,
+    once (the per-second rates of seconds already shown are not revised)."""
+    with LocalBroker() as broker:
+        options = tmp_path / "kafka.properties"
+        options.write_text("session.timeout.ms=6000\nheartbeat.interval.ms=500\n")
+        argv = ["--data-dir", str(sample_layout.root), "--kafka-bootstrap", broker.bootstrap]
+        argv += ["--kafka-topic", "clicks", "--kafka-config", str(options), "--redis-url", redis_server.url]
+        settings = config.load([*argv, "--aggregator-group", "aggregators-lost-log"], environ={})
+        aggregators(settings)
+        state = shared_states(settings)
+        user = web_user(web_users, 1)
+        send_messages(
+            settings, [click_message(user, url=f"https://bank.example/old/{n}") for n in range(20)], 0
+        )
+        wait_until(lambda: state.health()["accepted"] == 20, timeout=60, message="the first 20 clicks")
+        broker.restart_empty()
+        new = [click_message(user, url=f"https://bank.example/new/{n}") for n in range(10)]
+        send_messages(settings, new, 0)  # offsets 0-9 of the new log
+        wait_until(lambda: state.health()["accepted"] == 30, timeout=60, message="the new log's clicks")
+        wait_until(lambda: len(state.customer_activity(1)) == 30, timeout=30, message="every click stored")
+        send_messages(settings, [click_message(user, url="https://bank.example/last")], 0)
+        wait_until(lambda: state.health()["accepted"] >= 31, timeout=30, message="one more")
+        assert state.health()["accepted"] == 31, "nothing was read twice"
