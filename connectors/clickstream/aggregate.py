@@ -104,6 +104,7 @@ class PartitionTally:
     first_offset: dict[int, int] = field(default_factory=dict)  # open bucket -> smallest offset in it
     read_until_ms: int = 0  # every message stamped before this has been read
     high: int | None = None  # the partition's high watermark, as last fetched
+    fresh_high: int = 0  # the high watermark asked for when the brokers came back (the cache lags behind)
 
     def read(self, offsets: np.ndarray, time_ms: np.ndarray) -> None:
         """Messages of this partition (in offset order) were consumed."""
@@ -125,7 +126,7 @@ class PartitionTally:
 
     def caught_up(self, at_ms: int) -> None:
         """Everything up to the high watermark is read: every click stamped before now is in."""
-        if self.high is not None and self.position >= self.high:
+        if self.high is not None and self.position >= max(self.high, self.fresh_high):
             self.read_until_ms = max(self.read_until_ms, at_ms)
 
     @property
@@ -183,6 +184,8 @@ class Aggregator:
         self._committed: dict[int, int] = {}
         self._paused: list[TopicPartition] = []
         self._redis_problem: str | None = None
+        self._brokers_down = False  # librdkafka said all brokers are down; the cached watermarks are stale
+        self._next_broker_probe = 0.0
         self._next_retry = self._next_commit = self._next_progress = self._next_heartbeat = 0.0
         self._recent: deque[tuple[float, int, int]] = deque(maxlen=512)
         self._counted: Counter = Counter()  # since this aggregator started
@@ -437,13 +440,39 @@ class Aggregator:
         self._counted.update(received=received, accepted=accepted, dropped=sum(dropped.values()))
 
     def _track_progress(self, consumer: Consumer) -> None:
-        if self._paused:
+        """A partition read up to its high watermark is complete until now, unless the brokers are down.
+
+        librdkafka's cached watermark is the one of the last fetch: while the brokers are away it does not
+        move, though producers may be holding clicks stamped meanwhile that reach the log once the brokers
+        are back. So completeness stands still until a broker answers again, and then starts from
+        watermarks asked for anew, never from the cached ones.
+        """
+        if self._paused or (self._brokers_down and not self._brokers_back(consumer)):
             return
         at_ms = now_ms()
         for partition, tally in self._tallies.items():
             _, high = consumer.get_watermark_offsets(TopicPartition(self.topic, partition), cached=True)
             tally.high = high if high >= 0 else tally.high
             tally.caught_up(at_ms)
+
+    def _brokers_back(self, consumer: Consumer) -> bool:
+        """Probe the brokers (every ``RETRY_S``) for fresh watermarks; True once they answer."""
+        now = time.monotonic()
+        if now < self._next_broker_probe:
+            return False
+        self._next_broker_probe = now + RETRY_S
+        try:
+            for partition, tally in self._tallies.items():
+                tp = TopicPartition(self.topic, partition)
+                tally.fresh_high = consumer.get_watermark_offsets(
+                    tp, timeout=METADATA_TIMEOUT_S, cached=False
+                )[1]
+        except KafkaException as error:
+            log.debug("aggregator %s: brokers still away: %s", self.id, error)
+            return False
+        self._brokers_down = False
+        log.info("aggregator %s: brokers back at %s", self.id, self.describe())
+        return True
 
     # -- writing and committing ---------------------------------------------------------------------
 
@@ -560,7 +589,11 @@ class Aggregator:
             "partitions": sorted(self._tallies),
             "messages_per_s": sum(r for r, _ in recent) / RATE_SPAN_S,
             "clicks_per_s": sum(a for _, a in recent) / RATE_SPAN_S,
-            "state": "paused: Redis unreachable" if self._paused else "live",
+            "state": "paused: Redis unreachable"
+            if self._paused
+            else "waiting: Kafka unreachable"
+            if self._brokers_down
+            else "live",
             "received": self._counted["received"],
             "accepted": self._counted["accepted"],
             "dropped": self._counted["dropped"],
@@ -584,6 +617,8 @@ class Aggregator:
             log.debug("aggregator %s heartbeat failed: %s", self.id, error)
 
     def _on_error(self, error: KafkaError) -> None:
+        if error.code() == KafkaError._ALL_BROKERS_DOWN:
+            self._brokers_down = True
         if error.code() != KafkaError._TRANSPORT:  # connection failures: librdkafka's log says so
             self._report(error)
 

@@ -17,8 +17,9 @@ import orjson
 import pytest
 
 from connectors import config
+from connectors.clickstream.live import now_ms
 from connectors.clickstream.pipeline import MAX_MESSAGE_BYTES, RATE_WINDOW_BUCKETS
-from connectors.clickstream.redis_state import UNAVAILABLE, RedisClickState
+from connectors.clickstream.redis_state import UNAVAILABLE, RedisClickState, StateKeys
 from connectors.tools.local_broker import LocalBroker
 from dashboard.clicks import health_html
 from tests.sample_data import browsers, web_user
@@ -265,3 +266,39 @@ def test_a_partition_whose_log_the_broker_lost_is_read_again_from_its_start(
         send_messages(settings, [click_message(user, url="https://bank.example/last")], 0)
         wait_until(lambda: state.health()["accepted"] >= 31, timeout=30, message="one more")
         assert state.health()["accepted"] == 31, "nothing was read twice"
+
+
+def test_while_the_brokers_are_down_no_bucket_is_declared_complete(
+    group_settings,
+    aggregators,
+    shared_states,
+    send_messages,
+    click_message,
+    web_users,
+    redis_server,
+    kafka_broker,
+):
+    """librdkafka's cached watermark stops moving in an outage; completeness must stop with it, or the
+    buckets of clicks producers hold back would be published short and never corrected."""
+    aggregator = aggregators(group_settings)
+    state = shared_states(group_settings)
+    send_messages(group_settings, [click_message(web_user(web_users, 1), "auto_loan")] * 3)
+    wait_until(lambda: counted(state) == 3, timeout=30, message="the clicks before the outage")
+    client, progress = redis_server.client(), StateKeys(group_settings.kafka_topic).progress
+
+    def complete_until() -> int:
+        return int(min(score for _, score in client.zrange(progress, 0, -1, withscores=True)))
+
+    before = wait_until(
+        lambda: complete_until() > now_ms() - 2_000, timeout=15, message="progress kept current"
+    )
+    try:
+        kafka_broker.stop()
+        wait_until(lambda: aggregator.report()["state"] == "waiting: Kafka unreachable", timeout=20)
+        held = complete_until()  # at most one write of what was read before librdkafka noticed may follow
+        with pytest.raises(AssertionError, match="timed out"):
+            wait_until(lambda: complete_until() > held + 2_000, timeout=5, message="progress in the outage")
+    finally:
+        kafka_broker.start()
+    wait_until(lambda: aggregator.report()["state"] == "live", timeout=30, message="the brokers back")
+    wait_until(lambda: complete_until() > held, timeout=30, message="progress after the outage")
