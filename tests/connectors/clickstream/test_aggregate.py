@@ -289,9 +289,7 @@ def test_while_the_brokers_are_down_no_bucket_is_declared_complete(
     def complete_until() -> int:
         return int(min(score for _, score in client.zrange(progress, 0, -1, withscores=True)))
 
-    before = wait_until(
-        lambda: complete_until() > now_ms() - 2_000, timeout=15, message="progress kept current"
-    )
+    wait_until(lambda: complete_until() > now_ms() - 2_000, timeout=15, message="progress kept current")
     try:
         kafka_broker.stop()
         wait_until(lambda: aggregator.report()["state"] == "waiting: Kafka unreachable", timeout=20)
