@@ -72,11 +72,11 @@ class CustomerMap:
         ]
 
 
-def _categories(colouring: str, labels: pd.Series, known: list[str]) -> pd.Categorical:
-    """One colouring's column: its labels prefixed, customers the models do not know as "not scored yet"."""
+def _categories(colouring: str, codes: np.ndarray, known: list[str]) -> pd.Categorical:
+    """One colouring's column from category codes (-1: the models do not know the customer, "not scored
+    yet"), its categories prefixed; built from the codes, as a million strings cost half a gigabyte."""
     names = [f"{colouring}:{label}" for label in (*known, NOT_SCORED)]
-    values = (colouring + ":" + labels.astype("string")).fillna(f"{colouring}:{NOT_SCORED}")
-    return pd.Categorical(values, categories=names)
+    return pd.Categorical.from_codes(np.where(codes < 0, len(known), codes), categories=names)
 
 
 def build_customer_map(services: Services) -> CustomerMap:
@@ -94,7 +94,7 @@ def build_customer_map(services: Services) -> CustomerMap:
     tenure = pd.cut(
         frame["tenure_years"], [at for at, _ in TENURE_BANDS] + [np.inf], right=False, labels=bands
     )
-    frame["tenure"] = _categories("tenure", pd.Series(tenure, dtype="string"), bands)
+    frame["tenure"] = _categories("tenure", tenure.cat.codes.to_numpy(), bands)
     colours = {f"tenure:{band}": colour for band, colour in FIXED_COLOURS["tenure"].items()}
     persona_names: list[str] = []
     if services.models is not None:
@@ -102,11 +102,11 @@ def build_customer_map(services: Services) -> CustomerMap:
         persona_names = list(segments["persona"].cat.categories)
         for colouring in ("sentiment", "churn", "persona"):
             known = list(segments[colouring].cat.categories)
-            frame[colouring] = _categories(colouring, segments[colouring].reset_index(drop=True), known)
+            frame[colouring] = _categories(colouring, segments[colouring].cat.codes.to_numpy(), known)
         frame["persona_id"] = segments["persona_id"].fillna(-1).astype(np.int64).to_numpy()
     else:
         for colouring in ("sentiment", "churn", "persona"):
-            frame[colouring] = _categories(colouring, pd.Series(pd.NA, index=frame.index), [])
+            frame[colouring] = _categories(colouring, np.full(len(frame), -1), [])
         frame["persona_id"] = -1
     for colouring in ("sentiment", "churn"):
         colours |= {f"{colouring}:{label}": colour for label, colour in FIXED_COLOURS[colouring].items()}

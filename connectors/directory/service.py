@@ -310,7 +310,7 @@ class Directory:
 
     def map_points(self) -> pd.DataFrame:
         """Every placeable customer, in id order: id, latitude, longitude and tenure_years (float32), for the
-        customer map; one scan of the profile documents."""
+        customer map; columns of the built directory, so every process reads them cheaply."""
         return self._frame_of(sql.MAP_POINTS)
 
     def _frame_of(self, statement: str) -> pd.DataFrame:
@@ -360,7 +360,13 @@ class Directory:
         }
 
     def close(self) -> None:
-        """Close the databases (the build stays for the next process)."""
+        """Close the databases (the build stays for the next process).
+
+        A refresh under way is waited for first: DuckDB aborts the process (``terminate called``) when a
+        connection a thread is using is closed, or when the interpreter exits with that thread inside it.
+        """
+        if self._refresher is not None:
+            self._refresher.join()
         if self.banking is not None:
             self.banking.close()
         self._cleanup()
