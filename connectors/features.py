@@ -167,10 +167,7 @@ def offer_outcomes(layout: Layout, mysql: MySQLTarget | None = None) -> pd.DataF
     No store, or a store without the table, means no outcomes yet: an empty frame, not an error. A MySQL
     server that cannot answer raises :class:`connectors.directory.banking.BankingUnavailable`.
     """
-    query = (
-        f"SELECT {', '.join(OUTCOME_COLUMNS)} FROM desk_offer_outcomes ORDER BY customer_id, recorded_at, "
-        "contact_key, product"
-    )
+    query = f"SELECT {', '.join(OUTCOME_COLUMNS)} FROM desk_offer_outcomes"
     if mysql is not None:
         rows = _mysql_rows(mysql, query)
     elif layout.desk.is_file():
@@ -186,11 +183,13 @@ def offer_outcomes(layout: Layout, mysql: MySQLTarget | None = None) -> pd.DataF
     else:
         rows = []
     frame = pd.DataFrame(rows, columns=list(OUTCOME_COLUMNS))
-    return frame.astype({"customer_id": np.int64, "offer_rank": np.int64}).assign(
+    frame = frame.astype({"customer_id": np.int64, "offer_rank": np.int64}).assign(
         recorded_at=pd.to_datetime(frame["recorded_at"].astype(str), format="ISO8601").astype(
             "datetime64[us]"
         )
     )
+    order = ["customer_id", "recorded_at", "contact_key", "product"]  # here: engines collate text apart
+    return frame.sort_values(order, kind="stable", ignore_index=True)
 
 
 def _mysql_rows(target: MySQLTarget, query: str) -> list[tuple]:
