@@ -40,7 +40,10 @@ TOP = 3
 STEER_FROM = 0.3  # the likely reason steers the offers from this probability
 MIN_OUTCOMES = 1_000  # decided outcomes (accepted or declined) of training customers before they count
 SHIFT_PRIOR = 1.0  # variance of the prior of a persona and product's log-odds shift (L2: C)
-SLOPE_SCALE = 10.0  # the propensity's log-odds enter scaled down so, that the L2 prior barely holds the slope
+SLOPE_SCALE = (
+    10.0  # the propensity's log-odds enter times this: a small weight, which the L2 prior barely holds
+)
+LOGIT_STEP = 0.05  # outcomes are grouped by their propensity's log-odds to this step for the fit
 EDGE = 1e-4  # propensities are kept this far from 0 and 1 before taking log-odds
 RESOLVE_FIRST = (
     "card_lost_stolen",
@@ -118,7 +121,7 @@ def learn_outcomes(
     persona: np.ndarray, product: np.ndarray, accepted: np.ndarray, scores: np.ndarray, k: int
 ) -> OutcomeModel | None:
     """Learn from decided outcomes how the propensity translates into acceptance, or None below
-    :data:`MIN_OUTCOMES` of them.
+    :data:`MIN_OUTCOMES` of them (or when every answer was the same).
 
     One outcome per entry: the customer's ``persona``, the ``product`` offered, whether it was ``accepted``
     and the propensity the model gives it (``scores``); offers the model would never make (propensity 0) say
@@ -130,15 +133,19 @@ def learn_outcomes(
         return None
     scored = np.asarray(scores) > 0
     accepted = np.asarray(accepted, dtype=bool)[scored]
-    p = np.clip(np.asarray(scores)[scored], EDGE, 1 - EDGE)
-    cell = np.asarray(persona)[scored] * len(PRODUCTS) + np.asarray(product)[scored]
-    size = k * len(PRODUCTS)
-    inputs = np.zeros((len(p), 1 + size))
-    inputs[:, 0] = np.log(p / (1 - p)) * SLOPE_SCALE
-    inputs[np.arange(len(p)), 1 + cell] = 1.0
     if len(np.unique(accepted)) < 2:
         return None
-    fit = LogisticRegression(C=SHIFT_PRIOR, max_iter=1_000).fit(inputs, accepted)
+    p = np.clip(np.asarray(scores)[scored], EDGE, 1 - EDGE)
+    cell = np.asarray(persona)[scored] * len(PRODUCTS) + np.asarray(product)[scored]
+    # Outcomes alike in cell, answer and log-odds (to LOGIT_STEP) are fitted once, weighted by their number:
+    # the fit's size does not grow with the history.
+    step = np.round(np.log(p / (1 - p)) / LOGIT_STEP).astype(np.int64)
+    keys, count = np.unique(np.stack([cell, step, accepted]), axis=1, return_counts=True)
+    size = k * len(PRODUCTS)
+    inputs = np.zeros((keys.shape[1], 1 + size))
+    inputs[:, 0] = keys[1] * LOGIT_STEP * SLOPE_SCALE
+    inputs[np.arange(keys.shape[1]), 1 + keys[0]] = 1.0
+    fit = LogisticRegression(C=SHIFT_PRIOR, max_iter=1_000).fit(inputs, keys[2] == 1, sample_weight=count)
     return OutcomeModel(
         float(fit.intercept_[0]),
         float(fit.coef_[0, 0] * SLOPE_SCALE),
