@@ -17,9 +17,9 @@ truth): each product's acceptance, accepted / (accepted + declined) over every d
 Wilson interval; and the ranking's lift over persona-only offers, on the held-out active customers' simulated
 outcomes, whose products the generator drew at random: the acceptance of the outcomes whose product is the
 model's first offer for that customer, over the acceptance of those whose product is the persona-only
-ranking's first (the persona's most held product the customer lacks and may have). Representatives' own
-outcomes count in the acceptance but not in the lift: they follow the model's ranking, so they cannot say what
-another ranking would have won.
+ranking's first (the persona's most held product the customer lacks and may have); the same for the top
+three (``offer_top3_*``). Representatives' own outcomes count in the acceptance but not in the lift: they
+follow the model's ranking, so they cannot say what another ranking would have won.
 """
 
 from __future__ import annotations
@@ -187,11 +187,13 @@ def _offer_outcomes(scores: pd.DataFrame, recorded: pd.DataFrame, meta: dict) ->
     row = np.minimum(np.searchsorted(ids, decided["customer_id"].to_numpy()), max(len(ids) - 1, 0))
     fair = (decided["source"].to_numpy() == SIMULATED_SOURCE) & (product >= 0)
     fair &= (ids[row] == decided["customer_id"].to_numpy()) if len(ids) else False
-    first = {}
+    first, top3 = {}, {}
     for name, scored in _rankings(scores, meta).items():
-        top = nba.rank(scored)[:, 0]
-        chosen = fair & (top[row] == product) & (scored[row, product] > 0) if len(ids) else fair
-        first[name] = _rate(int(accepted[chosen].sum()), int(chosen.sum()))
+        place = np.argsort(nba.rank(scored), axis=1)[row, product] if len(ids) else np.zeros(len(row), int)
+        offered = fair & (scored[row, product] > 0) if len(ids) else fair
+        for kept, places in ((first, 1), (top3, nba.TOP)):
+            chosen = offered & (place < places)
+            kept[name] = _rate(int(accepted[chosen].sum()), int(chosen.sum()))
     model, persona = first["model"]["rate"], first["persona"]["rate"]
     metrics = meta["metrics"]
     return {
@@ -201,6 +203,9 @@ def _offer_outcomes(scores: pd.DataFrame, recorded: pd.DataFrame, meta: dict) ->
         "offer_first_model": first["model"],
         "offer_first_model_without_outcomes": first["propensity"],
         "offer_first_persona_only": first["persona"],
+        "offer_top3_model": top3["model"],
+        "offer_top3_model_without_outcomes": top3["propensity"],
+        "offer_top3_persona_only": top3["persona"],
         "offer_lift_over_persona": model / persona if model is not None and persona else None,
         **{
             name: metrics.get(name)

@@ -69,7 +69,8 @@ def test_the_reason_for_a_call_beats_both_baselines_and_nears_the_generators_own
 def test_offer_acceptance_has_wilson_intervals_and_the_model_beats_persona_only_offers(figures):
     products = figures["offer_acceptance"]
     assert list(products) == list(PRODUCTS)
-    for rate in [*products.values(), figures["offer_acceptance_overall"], figures["offer_first_model"]]:
+    rankings = [f"offer_{place}_{name}" for place in ("first", "top3") for name in ("model", "persona_only")]
+    for rate in [*products.values(), figures["offer_acceptance_overall"], *(figures[r] for r in rankings)]:
         assert rate["decided"] > 0 and rate["low"] < rate["rate"] < rate["high"]
         assert (rate["low"], rate["high"]) == wilson_interval(rate["accepted"], rate["decided"])
     assert sum(p["decided"] for p in products.values()) == figures["offer_outcomes_decided"]
@@ -78,6 +79,7 @@ def test_offer_acceptance_has_wilson_intervals_and_the_model_beats_persona_only_
         figures["offer_first_model"]["rate"] / figures["offer_first_persona_only"]["rate"]
     )
     assert figures["offer_lift_over_persona"] > 1.0, "knowing the customer wins more offers than the persona"
+    assert figures["offer_top3_model"]["decided"] > figures["offer_first_model"]["decided"]
     assert (
         figures["nba_outcomes_used"] and figures["nba_outcomes_decided"] >= figures["nba_outcomes_threshold"]
     )
