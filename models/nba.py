@@ -40,9 +40,7 @@ TOP = 3
 STEER_FROM = 0.3  # the likely reason steers the offers from this probability
 MIN_OUTCOMES = 1_000  # decided outcomes (accepted or declined) of training customers before they count
 SHIFT_PRIOR = 1.0  # variance of the prior of a persona and product's log-odds shift (L2: C)
-SLOPE_SCALE = (
-    10.0  # the propensity's log-odds enter times this: a small weight, which the L2 prior barely holds
-)
+SLOPE_SCALE = 10.0  # the propensity's log-odds enter times this: a small weight the L2 prior barely holds
 LOGIT_STEP = 0.05  # outcomes are grouped by their propensity's log-odds to this step for the fit
 EDGE = 1e-4  # propensities are kept this far from 0 and 1 before taking log-odds
 RESOLVE_FIRST = (
@@ -80,11 +78,7 @@ def eligible(ages: np.ndarray) -> np.ndarray:
 
 
 def propensity(
-    holds: np.ndarray,
-    ages: np.ndarray,
-    adoption: np.ndarray,
-    clicks: np.ndarray,
-    needs: np.ndarray,
+    holds: np.ndarray, ages: np.ndarray, adoption: np.ndarray, clicks: np.ndarray, needs: np.ndarray
 ) -> np.ndarray:
     """Propensity per customer and product (n x 12); 0 for products held or not eligible."""
     doubt = (1 - adoption) * (1 - CLICK_WEIGHT) ** clicks * (1 - NEED_WEIGHT) ** needs

@@ -7,9 +7,10 @@ evaluation measures the models on them), a validation slice and a calibration sl
 fitting rest. Every customer is then scored in one vectorised pass, so the dashboard only looks scores up.
 
 Offers close the loop: the recorded answers to past offers (representatives' and the generator's simulated
-history, :func:`connectors.features.offer_outcomes`) of the training customers re-weigh the next best
-action's propensity per persona and product once there are :data:`models.nba.MIN_OUTCOMES` decided ones;
-the metrics say how much that moved the ranking (``nba_first_offer_changed``, ``nba_kendall_tau``).
+history, :func:`connectors.features.offer_outcomes`) of the training customers teach the next best action
+the chance of acceptance (:func:`models.nba.learn_outcomes`) once there are :data:`models.nba.MIN_OUTCOMES`
+decided ones; the metrics say how much that moved the ranking (``nba_first_offer_changed``,
+``nba_top3_changed``, ``nba_kendall_tau``).
 The held-out customers' outcomes are left for the evaluation.
 
 The reason for a call is learnt from the contact center's past contacts (see :mod:`models.reason`); the
