@@ -94,6 +94,8 @@ class OutcomeModel:
     intercept: float
     slope: float
     shifts: np.ndarray  # personas x products, log-odds
+    accepted: np.ndarray  # personas x products: the outcomes learnt from, accepted
+    decided: np.ndarray  # personas x products: the outcomes learnt from, accepted or declined
 
     def score(self, scores: np.ndarray, persona: np.ndarray | int) -> np.ndarray:
         """The chance of acceptance of each product (0 where the propensity is 0: never offered)."""
@@ -101,14 +103,33 @@ class OutcomeModel:
         logit = self.intercept + self.slope * np.log(p / (1 - p)) + self.shifts[persona]
         return np.where(scores > 0, 1 / (1 + np.exp(-logit)), 0.0)
 
+    def record(self, persona: int, product: int) -> str:
+        """What the persona answered to the product's offers, in words ("" when never offered)."""
+        decided = int(self.decided[persona, product])
+        if not decided:
+            return ""
+        return f"their persona accepted {int(self.accepted[persona, product]):,} of {decided:,} such offers"
+
     def describe(self) -> dict:
-        return {"intercept": self.intercept, "slope": self.slope, "shifts": self.shifts.tolist()}
+        return {
+            "intercept": self.intercept,
+            "slope": self.slope,
+            "shifts": self.shifts.tolist(),
+            "accepted": self.accepted.tolist(),
+            "decided": self.decided.tolist(),
+        }
 
     @classmethod
     def from_meta(cls, record: dict | None) -> OutcomeModel | None:
         if record is None:
             return None
-        return cls(float(record["intercept"]), float(record["slope"]), np.asarray(record["shifts"], float))
+        return cls(
+            float(record["intercept"]),
+            float(record["slope"]),
+            np.asarray(record["shifts"], dtype=float),
+            np.asarray(record["accepted"], dtype=np.int64),
+            np.asarray(record["decided"], dtype=np.int64),
+        )
 
 
 def learn_outcomes(
@@ -144,6 +165,8 @@ def learn_outcomes(
         float(fit.intercept_[0]),
         float(fit.coef_[0, 0] * SLOPE_SCALE),
         fit.coef_[0, 1:].reshape(k, len(PRODUCTS)),
+        np.bincount(cell, weights=accepted, minlength=size).astype(np.int64).reshape(k, len(PRODUCTS)),
+        np.bincount(cell, minlength=size).reshape(k, len(PRODUCTS)),
     )
 
 
@@ -215,7 +238,10 @@ def offers(
     chosen = [i for i in rank(scores[None, :])[0][:TOP] if scores[i] > 0]
     return [
         Offer(
-            PRODUCTS[i], LABELS[PRODUCTS[i]], float(scores[i]), _reason(i, clicks, windows, needs, adoption)
+            PRODUCTS[i],
+            LABELS[PRODUCTS[i]],
+            float(scores[i]),
+            _reason(i, clicks, windows, needs, adoption, outcomes.record(persona, i) if outcomes else ""),
         )
         for i in chosen
     ]
@@ -237,13 +263,17 @@ def win_back(held: np.ndarray, age: float, adoption: np.ndarray, closed_on: date
     ]
 
 
-def _reason(i: int, clicks: np.ndarray, windows: list[str], needs: np.ndarray, adoption: np.ndarray) -> str:
+def _reason(
+    i: int, clicks: np.ndarray, windows: list[str], needs: np.ndarray, adoption: np.ndarray, record: str
+) -> str:
     parts = []
     if clicks[i] > 0:
         parts.append(f"browsed {LABELS[PRODUCTS[i]]} pages {int(clicks[i])}× {windows[i]}")
     if needs[i]:
         parts.append("said in a survey they need it")
     parts.append(f"{adoption[i]:.0%} of their persona hold one")
+    if record:
+        parts.append(record)
     return "; ".join(parts)
 
 

@@ -42,8 +42,13 @@ def _outcomes(rng: np.random.Generator, n: int, k: int = 2) -> tuple[np.ndarray,
 def test_below_the_threshold_outcomes_teach_nothing_and_above_it_they_move_the_ranking():
     rng = np.random.default_rng(1)
     assert nba.learn_outcomes(*_outcomes(rng, nba.MIN_OUTCOMES - 1), k=2) is None
-    model = nba.learn_outcomes(*_outcomes(rng, 20 * nba.MIN_OUTCOMES), k=2)
+    persona, product, accepted, scores = _outcomes(rng, 20 * nba.MIN_OUTCOMES)
+    model = nba.learn_outcomes(persona, product, accepted, scores, k=2)
     assert model is not None and model.slope > 0
+    assert model.decided.sum() == len(accepted) and model.accepted.sum() == accepted.sum()
+    assert model.decided[1, 0] == ((persona == 1) & (product == 0)).sum()
+    taken = int(model.accepted[1, 0])
+    assert model.record(1, 0) == f"their persona accepted {taken:,} of {model.decided[1, 0]:,} such offers"
     assert (model.shifts[:, 0] > model.shifts[:, 1:].max(axis=1)).all(), "the well-taken product stands out"
     before = np.tile(np.linspace(0.9, 0.2, len(PRODUCTS)), (4, 1))
     before[:, 3] = 0.0  # held: never offered, whatever the outcomes say
@@ -107,5 +112,6 @@ def test_training_above_the_threshold_moves_offers_and_says_how_much(
         assert {o.product for o in ours} <= {p for p in PRODUCTS}
         if ours and theirs and ours[0].kind == "upsell":
             firsts.append(ours[0].product != theirs[0].product)
-            assert all(0 < o.score <= 1 for o in ours)
+            assert all(0 < o.score <= 1 and "such offers" in o.reason for o in ours), "each says its record"
+            assert not any("such offers" in o.reason for o in theirs)
     assert 0 < np.mean(firsts) < 1, "outcomes move some first offers, not all"
