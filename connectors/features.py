@@ -13,11 +13,16 @@ former customers looked like when they left, against what the others look like t
 
 :class:`Activity` holds every dated event instead (clicks, notable charges, accounts, survey answers,
 contacts): the reason for a contact is learnt from what happened in the days before each one.
+
+:func:`offer_outcomes` reads the answers customers gave to offers (the desk's ``desk_offer_outcomes``:
+representatives' records and the generator's simulated history alike), from MySQL when ``C360_MYSQL_URL`` is
+set, else from the embedded store in the data folder.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 from dataclasses import dataclass
 from datetime import date
 
@@ -26,6 +31,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import pymysql
 
 from connectors import engine, jsonlines
 from connectors.catalog import (
@@ -43,12 +49,25 @@ from connectors.catalog import (
     notable_charges,
     page_of,
 )
+from connectors.config import MySQLTarget
+from connectors.directory import banking
 from connectors.layout import Layout, SourceMissing
 
 log = logging.getLogger(__name__)
 
 # Columns an older data set lacks: the accounts' (format 2) and the transactions' (format 3).
 TRANSACTIONS_NEED = (("status", "closed_date"), ("fee", "declined", "disputed"))
+OUTCOME_COLUMNS = (
+    "contact_key",
+    "customer_id",
+    "product",
+    "offer_rank",
+    "model_version",
+    "response",
+    "recorded_at",  # UTC
+    "source",  # desk or simulated (connectors.desk.schema)
+)
+_NO_TABLE = 1146  # MySQL: the table does not exist
 
 
 @dataclass(frozen=True)
@@ -139,6 +158,55 @@ def load(layout: Layout) -> Features:
         )
     finally:
         con.close()
+
+
+def offer_outcomes(layout: Layout, mysql: MySQLTarget | None = None) -> pd.DataFrame:
+    """Every recorded answer to an offer, one row per offer (:data:`OUTCOME_COLUMNS`, by customer and time):
+    from the desk's tables in ``mysql`` when given, else from the embedded store (``Layout.desk``).
+
+    No store, or a store without the table, means no outcomes yet: an empty frame, not an error. A MySQL
+    server that cannot answer raises :class:`connectors.directory.banking.BankingUnavailable`.
+    """
+    query = f"SELECT {', '.join(OUTCOME_COLUMNS)} FROM desk_offer_outcomes"
+    if mysql is not None:
+        rows = _mysql_rows(mysql, query)
+    elif layout.desk.is_file():
+        connection = sqlite3.connect(f"{layout.desk.as_uri()}?mode=ro", uri=True)
+        try:
+            rows = connection.execute(query).fetchall()
+        except sqlite3.OperationalError as error:
+            if "no such table" not in str(error):
+                raise
+            rows = []
+        finally:
+            connection.close()
+    else:
+        rows = []
+    frame = pd.DataFrame(rows, columns=list(OUTCOME_COLUMNS))
+    frame = frame.astype({"customer_id": np.int64, "offer_rank": np.int64}).assign(
+        recorded_at=pd.to_datetime(frame["recorded_at"].astype(str), format="ISO8601").astype(
+            "datetime64[us]"
+        )
+    )
+    order = ["customer_id", "recorded_at", "contact_key", "product"]  # here: engines collate text apart
+    return frame.sort_values(order, kind="stable", ignore_index=True)
+
+
+def _mysql_rows(target: MySQLTarget, query: str) -> list[tuple]:
+    try:
+        connection = banking.connect(target, read_timeout=600)
+    except (pymysql.err.MySQLError, OSError) as error:
+        raise banking.BankingUnavailable(banking.describe_error(error, target)) from None
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(query)
+            return list(cursor.fetchall())
+    except pymysql.err.MySQLError as error:
+        if error.args and error.args[0] == _NO_TABLE:
+            return []
+        raise banking.BankingUnavailable(banking.describe_error(error, target)) from None
+    finally:
+        connection.close()
 
 
 def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> pd.DataFrame:

@@ -16,8 +16,8 @@ import orjson
 
 from connectors.layout import Layout
 
-FORMAT = 4  # 2: closed_on per customer (former customers); 3: the reason model (meta "reason",
-# reasons.parquet); 4: the scores also as uncompressed Arrow
+FORMAT = 5  # 2: closed_on per customer (former customers); 3: the reason model (meta "reason",
+# reasons.parquet); 4: the scores also as uncompressed Arrow; 5: the offer outcomes' factors (meta "nba")
 CURRENT = "CURRENT"
 META = "meta.json"
 CUSTOMERS = "customers.parquet"  # every customer's scores and explanations, for analysis and evaluation

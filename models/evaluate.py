@@ -11,6 +11,15 @@ The reason for a call is measured on held-out customers' contacts (active and fo
 sources hold (a customer's last 23 days: the website keeps 30 days of clicks and the model reads the week
 before a contact): how often the true reason is the model's first, or among its three, against the same for
 two baselines and for the generator's own reason probabilities (``truth/contacts.parquet``).
+
+Offers are measured on the recorded answers to them (:func:`connectors.features.offer_outcomes`, no hidden
+truth): each product's acceptance, accepted / (accepted + declined) over every decided outcome, with its 95%
+Wilson interval; and the ranking's lift over persona-only offers, on the held-out active customers' simulated
+outcomes, whose products the generator drew at random: the acceptance of the outcomes whose product is the
+model's first offer for that customer, over the acceptance of those whose product is the persona-only
+ranking's first (the persona's most held product the customer lacks and may have); the same for the top
+three (``offer_top3_*``). Representatives' own outcomes count in the acceptance but not in the lift: they
+follow the model's ranking, so they cannot say what another ranking would have won.
 """
 
 from __future__ import annotations
@@ -26,15 +35,19 @@ import pandas as pd
 import pyarrow.parquet as pq
 from sklearn.metrics import adjusted_rand_score, brier_score_loss, roc_auc_score
 
-from connectors import config
+from connectors import config, features
 from connectors.catalog import PRODUCTS
+from connectors.config import MySQLTarget
+from connectors.desk.schema import SIMULATED_SOURCE
+from connectors.directory.banking import BankingUnavailable
 from connectors.layout import Layout, SourceMissing
 from models import artifacts, nba, reason, sentiment
 from models.artifacts import ModelsMissing
 
 
-def evaluate(data_dir: Path, folder: Path | None = None) -> dict:
-    """The evaluation figures of the current models of ``data_dir`` (see the README's Insights section)."""
+def evaluate(data_dir: Path, folder: Path | None = None, mysql: MySQLTarget | None = None) -> dict:
+    """The evaluation figures of the current models of ``data_dir`` (see the README's Insights section);
+    the offer outcomes come from ``mysql`` when given, else from the data folder's desk store."""
     layout = Layout(Path(data_dir))
     folder = Path(folder) if folder else artifacts.models_dir(layout.root)
     run = artifacts.current(folder)
@@ -68,6 +81,7 @@ def evaluate(data_dir: Path, folder: Path | None = None) -> dict:
         **_ltv(scores, truth),
         **_sentiment(scores, truth, counts),
         **_next_best_action(scores, truth, meta),
+        **_offer_outcomes(scores, features.offer_outcomes(layout, mysql), meta),
         **_reasons(run, layout),
     }
 
@@ -107,12 +121,10 @@ def _sentiment(scores: pd.DataFrame, truth: pd.DataFrame, persona_counts: np.nda
     }
 
 
-def _next_best_action(scores: pd.DataFrame, truth: pd.DataFrame, meta: dict) -> dict:
-    """How often the product a customer was about to buy is among the top three offers."""
-    about_to_buy = pd.Categorical(truth["next_product"], categories=PRODUCTS).codes
-    interested = about_to_buy >= 0
-    if not interested.any():
-        return {"nba_top3_hit_rate": None, "nba_top3_hit_rate_persona_only": None}
+def _rankings(scores: pd.DataFrame, meta: dict) -> dict[str, np.ndarray]:
+    """The next best action's propensities (customers x products) of the evaluated customers, three ways:
+    ``model`` as served (the chance of acceptance, if training had enough outcomes), ``propensity`` without,
+    ``persona`` from the persona's adoption alone."""
     persona = scores["persona"].to_numpy(dtype=np.int64)
     holders = np.asarray(meta["adoption"]["holders"], dtype=float)
     adoption = (holders / np.maximum(np.asarray(meta["adoption"]["customers"]), 1)[:, None])[persona]
@@ -121,17 +133,91 @@ def _next_best_action(scores: pd.DataFrame, truth: pd.DataFrame, meta: dict) -> 
     needs = (scores["needs"].to_numpy(dtype=np.int64)[:, None] >> bits) & 1 == 1
     clicks = scores[[f"clicks_{p}" for p in PRODUCTS]].to_numpy(dtype=float)
     ages = scores["age"].to_numpy()
+    outcomes = nba.OutcomeModel.from_meta(meta["nba"]["outcomes"]["model"])
+    propensity = nba.propensity(holds, ages, adoption, clicks, needs)
+    return {
+        "model": propensity if outcomes is None else outcomes.score(propensity, persona),
+        "propensity": propensity,
+        "persona": nba.propensity(holds, ages, adoption, np.zeros_like(clicks), np.zeros_like(needs)),
+    }
 
-    def hit_rate(clicks: np.ndarray, needs: np.ndarray) -> float:
-        scored = nba.propensity(holds, ages, adoption, clicks, needs)
+
+def _next_best_action(scores: pd.DataFrame, truth: pd.DataFrame, meta: dict) -> dict:
+    """How often the product a customer was about to buy is among the top three offers."""
+    about_to_buy = pd.Categorical(truth["next_product"], categories=PRODUCTS).codes
+    interested = about_to_buy >= 0
+    if not interested.any():
+        return {"nba_top3_hit_rate": None, "nba_top3_hit_rate_persona_only": None}
+    rankings = _rankings(scores, meta)
+
+    def hit_rate(scored: np.ndarray) -> float:
         top = nba.rank(scored)[:, : nba.TOP]
         offered = np.take_along_axis(scored, top, axis=1) > 0
         hit = ((top == about_to_buy[:, None]) & offered).any(axis=1)
         return float(hit[interested].mean())
 
     return {
-        "nba_top3_hit_rate": hit_rate(clicks, needs),
-        "nba_top3_hit_rate_persona_only": hit_rate(np.zeros_like(clicks), np.zeros_like(needs)),
+        "nba_top3_hit_rate": hit_rate(rankings["model"]),
+        "nba_top3_hit_rate_persona_only": hit_rate(rankings["persona"]),
+    }
+
+
+def _rate(accepted: int, decided: int) -> dict:
+    """An acceptance with its 95% Wilson interval (None when nothing was decided)."""
+    low, high = sentiment.wilson_interval(accepted, decided)
+    return {
+        "accepted": accepted,
+        "decided": decided,
+        "rate": accepted / decided if decided else None,
+        "low": low if decided else None,
+        "high": high if decided else None,
+    }
+
+
+def _offer_outcomes(scores: pd.DataFrame, recorded: pd.DataFrame, meta: dict) -> dict:
+    """Each product's observed acceptance, and the acceptance of the offers each ranking makes first (see
+    the module's docstring), with the training's record of how much the outcomes moved the ranking."""
+    decided = recorded[recorded["response"].isin(["accepted", "declined"]).to_numpy()]
+    accepted = decided["response"].to_numpy() == "accepted"
+    product = pd.Categorical(decided["product"], categories=PRODUCTS).codes.astype(np.int64)
+    by_product = {
+        p: _rate(int(accepted[product == i].sum()), int((product == i).sum())) for i, p in enumerate(PRODUCTS)
+    }
+    ids = scores["customer_id"].to_numpy(dtype=np.int64)
+    row = np.minimum(np.searchsorted(ids, decided["customer_id"].to_numpy()), max(len(ids) - 1, 0))
+    fair = (decided["source"].to_numpy() == SIMULATED_SOURCE) & (product >= 0)
+    fair &= (ids[row] == decided["customer_id"].to_numpy()) if len(ids) else False
+    first, top3 = {}, {}
+    for name, scored in _rankings(scores, meta).items():
+        place = np.argsort(nba.rank(scored), axis=1)[row, product] if len(ids) else np.zeros(len(row), int)
+        offered = fair & (scored[row, product] > 0) if len(ids) else fair
+        for kept, places in ((first, 1), (top3, nba.TOP)):
+            chosen = offered & (place < places)
+            kept[name] = _rate(int(accepted[chosen].sum()), int(chosen.sum()))
+    model, persona = first["model"]["rate"], first["persona"]["rate"]
+    metrics = meta["metrics"]
+    return {
+        "offer_outcomes_decided": len(decided),
+        "offer_acceptance_overall": _rate(int(accepted.sum()), len(decided)),
+        "offer_acceptance": by_product,
+        "offer_first_model": first["model"],
+        "offer_first_model_without_outcomes": first["propensity"],
+        "offer_first_persona_only": first["persona"],
+        "offer_top3_model": top3["model"],
+        "offer_top3_model_without_outcomes": top3["propensity"],
+        "offer_top3_persona_only": top3["persona"],
+        "offer_lift_over_persona": model / persona if model is not None and persona else None,
+        **{
+            name: metrics.get(name)
+            for name in (
+                "nba_outcomes_decided",
+                "nba_outcomes_used",
+                "nba_first_offer_changed",
+                "nba_top3_changed",
+                "nba_kendall_tau",
+            )
+        },
+        "nba_outcomes_threshold": meta["nba"]["outcomes"]["threshold"],
     }
 
 
@@ -162,13 +248,13 @@ def _reasons(run: Path, layout: Layout) -> dict:
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: print the evaluation, as one JSON object with --json."""
     parser = argparse.ArgumentParser(prog="python -m models.evaluate", description=__doc__.split("\n")[0])
-    config.add_arguments(parser, only=["data_dir"])
+    config.add_arguments(parser, only=["data_dir", "mysql_url"])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     try:
         settings = config.load(namespace=args)
-        figures = evaluate(settings.data_dir)
-    except (config.ConfigError, ModelsMissing, SourceMissing) as error:
+        figures = evaluate(settings.data_dir, mysql=settings.mysql)
+    except (config.ConfigError, ModelsMissing, SourceMissing, BankingUnavailable) as error:
         parser.exit(2, f"error: {error}\n")
     if args.json:
         print(orjson.dumps(figures).decode())

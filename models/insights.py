@@ -168,6 +168,7 @@ class Insights:
         self._holders = np.asarray(meta["adoption"]["holders"], dtype=np.int64)
         self._sizes = np.asarray(meta["adoption"]["customers"], dtype=np.int64)
         self._adoption = self._holders / np.maximum(self._sizes, 1)[:, None]
+        self._outcomes = nba.OutcomeModel.from_meta(meta["nba"]["outcomes"]["model"])  # None: too few yet
         self._sentiment_counts = np.asarray([p["sentiment_counts"] for p in meta["personas"]], dtype=np.int64)
         self._factor_names = list(meta["churn"]["factors"])
         self._trend_prior = float(meta["ltv"]["trend_prior_variance"])
@@ -254,6 +255,8 @@ class Insights:
                 clicks,
                 windows,
                 _bits(c["needs"]),
+                self._outcomes,
+                persona,
             )
         reasons, note = (), ""
         if record is not None:

@@ -3,9 +3,14 @@
 The starting point is how common the product is in the customer's persona (its adoption, the heatmap's
 cell). Interest then raises it: each visit to the product's pages removes :data:`CLICK_WEIGHT` of the
 remaining doubt, and a need stated in a survey removes :data:`NEED_WEIGHT` of it. Products the customer
-holds or is not eligible for are never offered. The weights are stated assumptions, not fitted: the sources
-hold no record of which offers were taken, so there is nothing honest to fit them to; the evaluation
-measures how often the top three contain the product the customer was truly about to buy.
+holds or is not eligible for are never offered. The weights are stated assumptions, not fitted; the
+evaluation measures how often the top three contain the product the customer was truly about to buy.
+
+Offers made in past calls close the loop (:func:`learn_outcomes`): once training customers have answered
+:data:`MIN_OUTCOMES` offers (accepted or declined), the offers are ranked by the chance of acceptance learnt
+from those answers: from the propensity, and from how much more or less often each persona accepted each
+product than the propensity said (shrunk towards the propensity where there are few answers). Below the
+threshold the ranking is the propensity's.
 
 A former customer is offered their products back instead (win-back): those they held when they left and may
 still have by age, the ones most common in their persona first.
@@ -24,6 +29,7 @@ from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
+from sklearn.linear_model import LogisticRegression
 
 from connectors.catalog import CONTACT_REASONS, LABELS, PRODUCTS
 
@@ -32,6 +38,11 @@ HISTORY_WINDOW = "in the last 30 days"
 NEED_WEIGHT = 0.5
 TOP = 3
 STEER_FROM = 0.3  # the likely reason steers the offers from this probability
+MIN_OUTCOMES = 1_000  # decided outcomes (accepted or declined) of training customers before they count
+SHIFT_PRIOR = 1.0  # variance of the prior of a persona and product's log-odds shift (L2: C)
+SLOPE_SCALE = 10.0  # the propensity's log-odds enter times this: a small weight the L2 prior barely holds
+LOGIT_STEP = 0.05  # outcomes are grouped by their propensity's log-odds to this step for the fit
+EDGE = 1e-4  # propensities are kept this far from 0 and 1 before taking log-odds
 RESOLVE_FIRST = (
     "card_lost_stolen",
     "disputed_transaction",
@@ -54,8 +65,8 @@ MAX_AGE: dict[str, tuple[float, str]] = {
 class Offer:
     product: str  # "" for a service step (resolve the problem first)
     label: str
-    score: float  # propensity, 0..1 (win-back: the share of the persona holding the product; service and
-    # retention: how likely the reason for the call is)
+    score: float  # propensity, 0..1, or the chance of acceptance once outcomes count (win-back: the share of
+    # the persona holding the product; service and retention: how likely the reason for the call is)
     reason: str
     kind: str = "upsell"  # upsell, win-back, retention or service
 
@@ -74,9 +85,124 @@ def propensity(
     return np.where(holds | ~eligible(ages), 0.0, 1 - doubt)
 
 
+@dataclass(frozen=True)
+class OutcomeModel:
+    """What the recorded answers to offers say about the propensity (see :func:`learn_outcomes`): the chance
+    that a customer accepts an offer, logit = intercept + slope · logit(propensity) + the shift of their
+    persona and the product."""
+
+    intercept: float
+    slope: float
+    shifts: np.ndarray  # personas x products, log-odds
+    accepted: np.ndarray  # personas x products: the outcomes learnt from, accepted
+    decided: np.ndarray  # personas x products: the outcomes learnt from, accepted or declined
+
+    def score(self, scores: np.ndarray, persona: np.ndarray | int) -> np.ndarray:
+        """The chance of acceptance of each product (0 where the propensity is 0: never offered)."""
+        p = np.clip(scores, EDGE, 1 - EDGE)
+        logit = self.intercept + self.slope * np.log(p / (1 - p)) + self.shifts[persona]
+        return np.where(scores > 0, 1 / (1 + np.exp(-logit)), 0.0)
+
+    def record(self, persona: int, product: int) -> str:
+        """What the persona answered to the product's offers, in words ("" when never offered)."""
+        decided = int(self.decided[persona, product])
+        if not decided:
+            return ""
+        return f"their persona accepted {int(self.accepted[persona, product]):,} of {decided:,} such offers"
+
+    def describe(self) -> dict:
+        return {
+            "intercept": self.intercept,
+            "slope": self.slope,
+            "shifts": self.shifts.tolist(),
+            "accepted": self.accepted.tolist(),
+            "decided": self.decided.tolist(),
+        }
+
+    @classmethod
+    def from_meta(cls, record: dict | None) -> OutcomeModel | None:
+        if record is None:
+            return None
+        return cls(
+            float(record["intercept"]),
+            float(record["slope"]),
+            np.asarray(record["shifts"], dtype=float),
+            np.asarray(record["accepted"], dtype=np.int64),
+            np.asarray(record["decided"], dtype=np.int64),
+        )
+
+
+def learn_outcomes(
+    persona: np.ndarray, product: np.ndarray, accepted: np.ndarray, scores: np.ndarray, k: int
+) -> OutcomeModel | None:
+    """Learn from decided outcomes how the propensity translates into acceptance, or None below
+    :data:`MIN_OUTCOMES` of them (or when every answer was the same).
+
+    One outcome per entry: the customer's ``persona``, the ``product`` offered, whether it was ``accepted``
+    and the propensity the model gives it (``scores``); offers the model would never make (propensity 0) say
+    nothing about it and are left out. A logistic regression on the propensity's log-odds, with one shift per
+    persona and product, each shift under a normal prior of variance :data:`SHIFT_PRIOR` (L2): a cell with
+    few outcomes stays near the propensity's word, one with many follows its own record.
+    """
+    if len(accepted) < MIN_OUTCOMES:
+        return None
+    scored = np.asarray(scores) > 0
+    accepted = np.asarray(accepted, dtype=bool)[scored]
+    if len(np.unique(accepted)) < 2:
+        return None
+    p = np.clip(np.asarray(scores)[scored], EDGE, 1 - EDGE)
+    cell = np.asarray(persona)[scored] * len(PRODUCTS) + np.asarray(product)[scored]
+    # Outcomes alike in cell, answer and log-odds (to LOGIT_STEP) are fitted once, weighted by their number:
+    # the fit's size does not grow with the history.
+    step = np.round(np.log(p / (1 - p)) / LOGIT_STEP).astype(np.int64)
+    keys, count = np.unique(np.stack([cell, step, accepted]), axis=1, return_counts=True)
+    size = k * len(PRODUCTS)
+    inputs = np.zeros((keys.shape[1], 1 + size))
+    inputs[:, 0] = keys[1] * LOGIT_STEP * SLOPE_SCALE
+    inputs[np.arange(keys.shape[1]), 1 + keys[0]] = 1.0
+    fit = LogisticRegression(C=SHIFT_PRIOR, max_iter=1_000).fit(inputs, keys[2] == 1, sample_weight=count)
+    return OutcomeModel(
+        float(fit.intercept_[0]),
+        float(fit.coef_[0, 0] * SLOPE_SCALE),
+        fit.coef_[0, 1:].reshape(k, len(PRODUCTS)),
+        np.bincount(cell, weights=accepted, minlength=size).astype(np.int64).reshape(k, len(PRODUCTS)),
+        np.bincount(cell, minlength=size).reshape(k, len(PRODUCTS)),
+    )
+
+
 def rank(scores: np.ndarray) -> np.ndarray:
     """Product indices by descending propensity per row (ties in catalogue order)."""
     return np.argsort(-scores, axis=1, kind="stable")
+
+
+def ranking_change(before: np.ndarray, after: np.ndarray, chunk: int = 100_000) -> dict[str, float | None]:
+    """How much ``after`` re-ranks ``before`` (both n x 12), over customers with any product to offer:
+    the share whose first offer changed, the share whose top three changed (as a set), and the mean Kendall
+    tau (tau-a) between the two rankings of each customer's products on offer (1: unchanged)."""
+    offered = before > 0
+    rows = np.flatnonzero(offered.any(axis=1))
+    if not len(rows):
+        return {"first_offer_changed": None, "top3_changed": None, "kendall_tau": None}
+    first, top, taus = 0, 0, []
+    for start in range(0, len(rows), chunk):
+        part = rows[start : start + chunk]
+        b, a, on = before[part], after[part], offered[part]
+        order_b, order_a = rank(b), rank(a)
+        first += int((order_b[:, 0] != order_a[:, 0]).sum())
+        top_b = np.sort(np.where(np.take_along_axis(on, order_b[:, :TOP], 1), order_b[:, :TOP], -1), axis=1)
+        top_a = np.sort(np.where(np.take_along_axis(on, order_a[:, :TOP], 1), order_a[:, :TOP], -1), axis=1)
+        top += int((top_b != top_a).any(axis=1).sum())
+        pairs = on[:, :, None] & on[:, None, :] & np.triu(np.ones((len(PRODUCTS),) * 2, bool), 1)
+        agree = np.sign(b[:, :, None] - b[:, None, :]) * np.sign(a[:, :, None] - a[:, None, :])
+        count = pairs.sum(axis=(1, 2))
+        ranked = count > 0
+        taus.append((agree * pairs).sum(axis=(1, 2))[ranked] / count[ranked])
+    tau = np.concatenate(taus)
+    return {
+        "first_offer_changed": first / len(rows),
+        "top3_changed": top / len(rows),
+        "kendall_tau": float(tau.mean()) if len(tau) else None,
+    }
 
 
 def interest(
@@ -99,15 +225,23 @@ def offers(
     clicks: np.ndarray,
     windows: list[str],
     needs: np.ndarray,
+    outcomes: OutcomeModel | None = None,
+    persona: int = 0,
 ) -> list[Offer]:
-    """The top offers for one customer with a one-line reason each (see :func:`interest` for ``clicks``)."""
+    """The top offers for one customer with a one-line reason each (see :func:`interest` for ``clicks``);
+    with ``outcomes`` ranked by the chance of acceptance in their ``persona``."""
     scores = propensity(holds[None, :], np.array([age]), adoption[None, :], clicks[None, :], needs[None, :])[
         0
     ]
+    if outcomes is not None:
+        scores = outcomes.score(scores, persona)
     chosen = [i for i in rank(scores[None, :])[0][:TOP] if scores[i] > 0]
     return [
         Offer(
-            PRODUCTS[i], LABELS[PRODUCTS[i]], float(scores[i]), _reason(i, clicks, windows, needs, adoption)
+            PRODUCTS[i],
+            LABELS[PRODUCTS[i]],
+            float(scores[i]),
+            _reason(i, clicks, windows, needs, adoption, outcomes.record(persona, i) if outcomes else ""),
         )
         for i in chosen
     ]
@@ -129,13 +263,17 @@ def win_back(held: np.ndarray, age: float, adoption: np.ndarray, closed_on: date
     ]
 
 
-def _reason(i: int, clicks: np.ndarray, windows: list[str], needs: np.ndarray, adoption: np.ndarray) -> str:
+def _reason(
+    i: int, clicks: np.ndarray, windows: list[str], needs: np.ndarray, adoption: np.ndarray, record: str
+) -> str:
     parts = []
     if clicks[i] > 0:
         parts.append(f"browsed {LABELS[PRODUCTS[i]]} pages {int(clicks[i])}× {windows[i]}")
     if needs[i]:
         parts.append("said in a survey they need it")
     parts.append(f"{adoption[i]:.0%} of their persona hold one")
+    if record:
+        parts.append(record)
     return "; ".join(parts)
 
 

@@ -6,6 +6,13 @@ Customers are split once, by a hash of their id, into held-out customers (20%, n
 evaluation measures the models on them), a validation slice and a calibration slice (10% each) and the
 fitting rest. Every customer is then scored in one vectorised pass, so the dashboard only looks scores up.
 
+Offers close the loop: the recorded answers to past offers (representatives' and the generator's simulated
+history, :func:`connectors.features.offer_outcomes`) of the training customers teach the next best action
+the chance of acceptance (:func:`models.nba.learn_outcomes`) once there are :data:`models.nba.MIN_OUTCOMES`
+decided ones; the metrics say how much that moved the ranking (``nba_first_offer_changed``,
+``nba_top3_changed``, ``nba_kendall_tau``).
+The held-out customers' outcomes are left for the evaluation.
+
 The reason for a call is learnt from the contact center's past contacts (see :mod:`models.reason`); the
 held-out customers' contacts, ranked by the model and by two baselines, are written for the evaluation.
 
@@ -39,6 +46,8 @@ from tqdm import tqdm
 
 from connectors import config, features, jsonlines
 from connectors.catalog import PRODUCTS, counted
+from connectors.config import MySQLTarget
+from connectors.directory.banking import BankingUnavailable
 from connectors.features import Features
 from connectors.layout import Layout, SourceMissing
 from models import artifacts, churn, ltv, nba, personas, reason, sentiment
@@ -89,8 +98,15 @@ def _calibration_error(probability: np.ndarray, outcome: np.ndarray, bins: int =
     )
 
 
-def train(layout: Layout, folder: Path | None = None, seed: int = SEED, progress: bool = True) -> Path:
-    """Train on ``layout`` and publish the artifacts into ``folder`` (default ``<data>/models``)."""
+def train(
+    layout: Layout,
+    folder: Path | None = None,
+    seed: int = SEED,
+    progress: bool = True,
+    mysql: MySQLTarget | None = None,
+) -> Path:
+    """Train on ``layout`` and publish the artifacts into ``folder`` (default ``<data>/models``); the offer
+    outcomes come from ``mysql`` when given (``C360_MYSQL_URL``), else from the data folder's desk store."""
     folder = Path(folder) if folder else artifacts.models_dir(layout.root)
     started = time.perf_counter()
     timings: dict[str, float] = {}
@@ -105,6 +121,7 @@ def train(layout: Layout, folder: Path | None = None, seed: int = SEED, progress
     layout.as_of()  # no data set: say how to create one before anything else
     fingerprint, code = layout.fingerprint(), artifacts.code_version()
     data = features.load(layout)
+    recorded = features.offer_outcomes(layout, mysql)
     ids = data.customer_ids
     skipped = data.skips.total
     if len(ids) < MIN_CUSTOMERS:
@@ -192,6 +209,9 @@ def train(layout: Layout, folder: Path | None = None, seed: int = SEED, progress
     }
     holdings = data.holdings.to_numpy(dtype=bool)
     table = adoption_table(assigned.persona[active], holdings[active], names)
+    adoption = table["adoption"].to_numpy().reshape(persona_model.k, len(PRODUCTS))
+    outcome_model, outcome_metrics = _offer_outcomes(data, recorded, assigned.persona, adoption, learners)
+    metrics |= outcome_metrics
     trained_at = datetime.now(timezone.utc)
     version = f"{trained_at:%Y%m%dT%H%M%S%f}-{fingerprint[:8]}"
     meta = {
@@ -228,7 +248,15 @@ def train(layout: Layout, folder: Path | None = None, seed: int = SEED, progress
         "churn": model.describe() | {"factors": list(churn.FACTORS), "risk_levels": churn.RISK_LEVELS},
         "ltv": {"trend_prior_variance": prior, "assumptions": ltv.ASSUMPTIONS},
         "sentiment": sentiment_record,
-        "nba": {"click_weight": nba.CLICK_WEIGHT, "need_weight": nba.NEED_WEIGHT},
+        "nba": {
+            "click_weight": nba.CLICK_WEIGHT,
+            "need_weight": nba.NEED_WEIGHT,
+            "outcomes": {
+                "threshold": nba.MIN_OUTCOMES,
+                "shift_prior": nba.SHIFT_PRIOR,
+                "model": None if outcome_model is None else outcome_model.describe(),
+            },
+        },
         "reason": reasons.model.describe(),
         "skipped_lines": data.skips.as_dict(),
     }
@@ -239,6 +267,32 @@ def train(layout: Layout, folder: Path | None = None, seed: int = SEED, progress
     bar.update(1)
     bar.close()
     return run
+
+
+def _offer_outcomes(
+    data: Features, recorded: pd.DataFrame, persona: np.ndarray, adoption: np.ndarray, learners: np.ndarray
+) -> tuple[nba.OutcomeModel | None, dict]:
+    """What the decided outcomes of the ``learners`` (active customers not held out) teach the next best
+    action (see :func:`models.nba.learn_outcomes`), and how much that moves every active customer's ranking."""
+    ids = data.customer_ids
+    decided = recorded[recorded["response"].isin(["accepted", "declined"]).to_numpy()]
+    row = np.minimum(np.searchsorted(ids, decided["customer_id"].to_numpy()), max(len(ids) - 1, 0))
+    product = pd.Categorical(decided["product"], categories=PRODUCTS).codes.astype(np.int64)
+    keep = (ids[row] == decided["customer_id"].to_numpy()) & (product >= 0)
+    keep &= learners[row]
+    row, product, accepted = row[keep], product[keep], (decided["response"].to_numpy() == "accepted")[keep]
+    holds = data.holdings.to_numpy(dtype=bool)
+    ages = data.profile["age"].to_numpy(dtype=float)
+    clicks = data.clicks[list(PRODUCTS)].to_numpy(dtype=float)
+    needs = data.surveys[[f"needs_{p}" for p in PRODUCTS]].to_numpy(dtype=float)
+    before = nba.propensity(holds, ages, adoption[persona], clicks, needs)
+    model = nba.learn_outcomes(persona[row], product, accepted, before[row, product], adoption.shape[0])
+    metrics = {"nba_outcomes_decided": len(row), "nba_outcomes_used": model is not None}
+    moved = {"first_offer_changed": 0.0, "top3_changed": 0.0, "kendall_tau": 1.0}
+    if model is not None:
+        active = ~data.former
+        moved = nba.ranking_change(before[active], model.score(before[active], persona[active]))
+    return model, metrics | {f"nba_{name}": value for name, value in moved.items()}
 
 
 def _auc(outcome: np.ndarray, score: np.ndarray) -> float | None:
@@ -368,7 +422,7 @@ def _write(
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: train, or with --if-stale only when the data or the code changed."""
     parser = argparse.ArgumentParser(prog="python -m models.train", description=__doc__.split("\n")[0])
-    config.add_arguments(parser, only=["data_dir"])
+    config.add_arguments(parser, only=["data_dir", "mysql_url"])
     parser.add_argument("--if-stale", action="store_true", help="do nothing when the models match the data")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
@@ -379,8 +433,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"Models in {folder} match the data and the code; not retrained.")
         return 0
     try:
-        run = train(layout, folder, progress=not args.quiet)
-    except (SourceMissing, TrainingError) as error:
+        run = train(layout, folder, progress=not args.quiet, mysql=settings.mysql)
+    except (SourceMissing, TrainingError, BankingUnavailable) as error:
         parser.exit(2, f"error: {error}\n")
     meta = artifacts.read_meta(run)
     metrics = meta["metrics"]

@@ -6,6 +6,7 @@
     featured.py    the caller the demo opens with
     clicks.py      website clicks in the original demo's message format
     contacts.py    the contact center's calls and chats, the episodes that lead to them, and their oracle
+    offers.py      the offers made in past contacts and their outcomes, in the desk's store
     documents.py   CRM profile documents and survey answers
     pools.py       names, streets and payees drawn once from Faker, and the places
     places.py      real US ZIP codes, drawn where people live

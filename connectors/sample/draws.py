@@ -27,6 +27,7 @@ from connectors.sample.clicks import draw_clicks
 from connectors.sample.contacts import REASONS, draw_contact_center
 from connectors.sample.documents import draw_surveys, profile_lines
 from connectors.sample.featured import FEATURED_CALLER
+from connectors.sample.offers import draw_offers
 from connectors.sample.pools import Pools
 from connectors.sample.traits import (
     CATEGORY_AMOUNTS,
@@ -61,6 +62,7 @@ class Chunk:
     contacts: pd.DataFrame
     truth: pd.DataFrame
     contact_truth: pd.DataFrame  # per contact, in order: the generator's probability of each reason
+    offers: pd.DataFrame  # the offers presented in the contacts (connectors.sample.offers)
 
 
 def _draw_per_segment(rng: np.random.Generator, mix: np.ndarray, segment: np.ndarray) -> np.ndarray:
@@ -192,6 +194,8 @@ def generate_chunk(
         surveys,
     )
 
+    offers = draw_offers(np.random.SeedSequence([seed, chunk_index, 3]), people, center.contacts)
+
     truth = pd.DataFrame(
         {
             "customer_id": ids,
@@ -218,4 +222,5 @@ def generate_chunk(
         center.contacts,
         truth,
         contact_truth,
+        offers,
     )

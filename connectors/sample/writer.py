@@ -11,6 +11,8 @@ The folder it writes (``C360_DATA_DIR``) holds
     surveys/responses-YYYY-MM.json survey answers, newline-delimited JSON, one file a month
     clicks/clickstream.jsonl      website clicks in the original demo's message format
     contact_center/contacts.parquet the contact center's calls and chats, loadable into MySQL
+    desk/desk.sqlite              the desk's store, holding a simulated history of offers made in past
+                                  contacts and their outcomes (connectors.sample.offers)
     photos/avatar-NNN.jpg         customer photos (binary JPEG)
     truth/customers.parquet       hidden ground truth, for model evaluation only
     truth/contacts.parquet        each contact's reason probabilities as the generator drew them (evaluation only)
@@ -44,6 +46,7 @@ from connectors.layout import Layout
 from connectors.sample import draws
 from connectors.sample.avatars import draw_avatars
 from connectors.sample.clicks import click_lines
+from connectors.sample.offers import write_history
 from connectors.sample.pools import Pools
 
 # 2: former customers, whose accounts are closed (status, closed_date)
@@ -51,7 +54,8 @@ from connectors.sample.pools import Pools
 #    the transactions' fee, declined and disputed columns with the unusual charges that lead to contacts
 # 4: real US places (addresses of real ZIP codes, weighted by population, coordinates at the ZIP code);
 #    clicks come in visits with a time-of-day rhythm
-FORMAT_VERSION = 4
+# 5: the desk's store with a simulated history of offers and their outcomes (desk/desk.sqlite)
+FORMAT_VERSION = 5
 DEFAULT_AS_OF = date(2026, 11, 1)
 MAX_CUSTOMERS = 100_000_000
 CHUNK_SIZE = 200_000
@@ -211,6 +215,7 @@ def _generate_into(out: Layout, customers: int, seed: int, as_of: date, progress
     surveys: list[dict] = []
     clicks: list[pd.DataFrame] = []
     former: list[np.ndarray] = []
+    offers: list[pd.DataFrame] = []
     bar = tqdm(total=customers, unit=" customers", desc="Generating", disable=not progress, unit_scale=True)
     with out.profiles.open("wb") as profiles:
         for count, chunk in _chunks(customers, seed, as_of):
@@ -225,6 +230,7 @@ def _generate_into(out: Layout, customers: int, seed: int, as_of: date, progress
             chunk.contacts.insert(0, "contact_id", contact_ids)
             chunk.contact_truth.insert(0, "contact_id", contact_ids)
             contacts.write(chunk.contacts)
+            offers.append(chunk.offers.assign(contact=contact_ids[chunk.offers["contact"].to_numpy()]))
             contact_truth.write(chunk.contact_truth)
             truth.write(chunk.truth)
             surveys.extend(chunk.surveys)
@@ -236,6 +242,10 @@ def _generate_into(out: Layout, customers: int, seed: int, as_of: date, progress
         sink.close()
     survey_rows = _write_surveys(out.surveys, surveys)
     click_rows = _write_clicks(out.clicks, clicks)
+    bar.set_description("Writing the offer history")
+    offer_rows = write_history(
+        out.desk, pd.concat(offers, ignore_index=True), np.datetime64(as_of.isoformat(), "s")
+    )
     out.photos.mkdir()
     for number, jpeg in enumerate(draw_avatars(seed, PHOTO_COUNT)):
         (out.photos / f"avatar-{number:03d}.jpg").write_bytes(jpeg)
@@ -253,6 +263,7 @@ def _generate_into(out: Layout, customers: int, seed: int, as_of: date, progress
             "surveys": survey_rows,
             "clicks": click_rows,
             "contacts": contacts.rows,
+            "offers": offer_rows,
             "photos": PHOTO_COUNT,
         },
         "featured_customers": _featured(out.profiles, web_users, set(np.concatenate(former).tolist())),

@@ -8,11 +8,18 @@ the database of ``C360_MYSQL_URL`` and fills them from ``banking/*.parquet`` and
 that replace the old ones in one atomic RENAME, so readers never see a half-loaded table and loading twice
 leaves the same rows. Rows travel as CSV chunks through LOAD DATA LOCAL INFILE, the fast path; when the
 server refuses local files they go as multi-row INSERTs instead.
+
+The desk's tables (:mod:`connectors.desk.schema`) are created when missing and never replaced: what
+representatives wrote survives every reload. The generator's simulated history of offers (``desk/desk.sqlite``,
+source ``simulated``) replaces the simulated rows already there in one transaction, so loading twice leaves
+the same rows and a regenerated data set brings its own history.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import sqlite3
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -26,12 +33,15 @@ from tqdm import tqdm
 
 from connectors import config
 from connectors.config import MySQLTarget
+from connectors.desk import schema
 from connectors.directory import banking, sql
 from connectors.layout import Layout
+from connectors.sample.offers import OUTCOME_COLUMNS, SHOWN_COLUMNS
 
 CHUNK_ROWS = 250_000
 INSERT_ROWS = 5_000
 TABLES = ("accounts", "transactions", "contacts")
+HISTORY = {"desk_offer_outcomes": OUTCOME_COLUMNS, "desk_offers_shown": SHOWN_COLUMNS}  # simulated rows
 # The server said no to LOAD DATA LOCAL INFILE: disabled on the server (MySQL 1148, 3948; MariaDB 4166)
 # or on the client (2068).
 _LOCAL_INFILE_REFUSED = {1148, 2068, 3948, 4166}
@@ -116,11 +126,80 @@ def _insert(cursor, name: str, table: pa.Table) -> None:
         cursor.executemany(statement, list(zip(*(c.to_pylist() for c in batch.columns), strict=True)))
 
 
+def _history_rows(layout: Layout) -> dict[str, int]:
+    """The simulated rows of each desk table in the data folder's desk store (none without one)."""
+    if not layout.desk.is_file():
+        return dict.fromkeys(HISTORY, 0)
+    with contextlib.closing(_read_only(layout.desk)) as store:
+        return {
+            table: store.execute(
+                f"SELECT COUNT(*) FROM {table} WHERE source = ?", (schema.SIMULATED_SOURCE,)
+            ).fetchone()[0]
+            for table in HISTORY
+        }
+
+
+def _read_only(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+
+
+def _history_batches(layout: Layout, table: str):
+    """The simulated rows of one desk table, as Arrow tables of up to CHUNK_ROWS rows."""
+    columns = HISTORY[table]
+    store = _read_only(layout.desk)
+    try:
+        rows = store.execute(
+            f"SELECT {', '.join(columns)} FROM {table} WHERE source = ?", (schema.SIMULATED_SOURCE,)
+        )
+        while batch := rows.fetchmany(CHUNK_ROWS):
+            yield pa.Table.from_arrays(
+                [pa.array(list(values)) for values in zip(*batch, strict=True)], names=list(columns)
+            )
+    finally:
+        store.close()
+
+
+def _load_history(
+    cursor, layout: Layout, expected: dict[str, int], folder: Path, local_infile: bool, bar: tqdm
+) -> dict[str, int]:
+    """Create the desk's tables when missing; replace their simulated rows with the data folder's
+    (``expected`` of each), in one transaction, leaving every other row as it was."""
+    for statement in schema.create_statements("mysql"):
+        cursor.execute(statement)
+    counts = {}
+    cursor.connection.begin()
+    try:
+        for table in HISTORY:
+            bar.set_description(f"Loading {table}")
+            cursor.execute(f"DELETE FROM {table} WHERE source = %s", (schema.SIMULATED_SOURCE,))
+            batches = _history_batches(layout, table) if layout.desk.is_file() else ()
+            for rows in batches:
+                if local_infile:
+                    local_infile = _load_file(cursor, table, rows, folder, ())
+                if not local_infile:
+                    _insert(cursor, table, rows)
+                bar.update(rows.num_rows)
+            cursor.execute(f"SELECT COUNT(*) FROM {table} WHERE source = %s", (schema.SIMULATED_SOURCE,))
+            counts[table] = cursor.fetchone()[0]
+            if counts[table] != expected[table]:
+                raise LoadError(
+                    f"{layout.desk}: {expected[table]:,} simulated rows of {table} but {counts[table]:,} "
+                    "loaded; the desk's tables are left as they were"
+                )
+        cursor.connection.commit()
+    except BaseException:
+        cursor.connection.rollback()
+        raise
+    return counts
+
+
 def load(target: MySQLTarget, layout: Layout, progress: bool = True) -> dict[str, int]:
-    """Create and fill the banking and contact tables from ``layout``; return the rows loaded per table."""
+    """Create and fill the banking and contact tables from ``layout``, and load the simulated offer history
+    into the desk's tables; return the rows loaded per table."""
     paths = _parquet_files(layout)
     files = {table: _opened(path, table) for table, path in paths.items()}
-    total = sum(parquet.metadata.num_rows for parquet in files.values())
+    history = _history_rows(layout)
+    total = sum(parquet.metadata.num_rows for parquet in files.values()) + sum(history.values())
     try:
         connection = banking.connect(target, local_infile=True, read_timeout=3600, write_timeout=3600)
     except (pymysql.err.MySQLError, OSError) as error:
@@ -154,6 +233,7 @@ def load(target: MySQLTarget, layout: Layout, progress: bool = True) -> dict[str
                         "the tables already in the database are left as they were"
                     )
             _swap(cursor)
+            counts |= _load_history(cursor, layout, history, Path(folder), local_infile, bar)
     except (pymysql.err.MySQLError, OSError) as error:
         raise LoadError(banking.describe_error(error, target)) from None
     finally:

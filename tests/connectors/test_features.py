@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import sqlite3
 from datetime import date
 from pathlib import Path
 
@@ -12,7 +14,11 @@ import pytest
 
 from connectors import features
 from connectors.catalog import LEAVING_PAGES, NEEDS, PRODUCTS, TRANSACTION_DAYS
+from connectors.config import parse_mysql_url
+from connectors.desk import schema
+from connectors.directory.banking import BankingUnavailable
 from connectors.layout import Layout, SourceMissing
+from tests.servers import free_port
 
 
 @pytest.fixture(scope="module")
@@ -154,3 +160,76 @@ def test_a_missing_source_is_named_with_the_fix(sample_layout, tmp_path: Path):
         features.load(Layout(copy))
     with pytest.raises(SourceMissing, match="no data set"):
         features.load(Layout(tmp_path / "empty"))
+
+
+OUTCOME = (
+    "page-key-1",
+    "roth_ira",
+    7,
+    1,
+    "v1",
+    "accepted",
+    "2026-11-02 09:30:00.250000",
+    schema.DESK_SOURCE,
+)
+INSERT_OUTCOME = (
+    "INSERT INTO desk_offer_outcomes (contact_key, product, customer_id, offer_rank, model_version, response, "
+    "recorded_at, source) VALUES ({})"
+)
+
+
+def _expected_outcome() -> list:
+    """OUTCOME as the reader returns it, in its column order."""
+    inserted = ("contact_key", "product", "customer_id", "offer_rank", "model_version", "response")
+    values = dict(zip(inserted, OUTCOME, strict=False))
+    values |= {"recorded_at": pd.Timestamp(OUTCOME[6]), "source": OUTCOME[7]}
+    return [values[column] for column in features.OUTCOME_COLUMNS]
+
+
+def test_offer_outcomes_are_read_from_the_embedded_store_simulated_and_desk_alike(sample_layout, tmp_path):
+    copy = Layout(tmp_path / "data")
+    copy.desk.parent.mkdir(parents=True)
+    shutil.copy(sample_layout.desk, copy.desk)
+    with contextlib.closing(sqlite3.connect(copy.desk)) as store, store:
+        store.execute(INSERT_OUTCOME.format(", ".join("?" * len(OUTCOME))), OUTCOME)
+        expected = pd.read_sql_query(
+            "SELECT COUNT(*) AS n, SUM(source = 'simulated') AS s FROM desk_offer_outcomes", store
+        )
+    read = features.offer_outcomes(copy)
+    assert list(read.columns) == list(features.OUTCOME_COLUMNS)
+    assert (
+        len(read) == expected["n"][0]
+        and (read["source"] == schema.SIMULATED_SOURCE).sum() == expected["s"][0]
+    )
+    assert read[read["source"] == schema.DESK_SOURCE].iloc[0].tolist() == _expected_outcome()
+    assert read["customer_id"].is_monotonic_increasing
+    assert str(read["recorded_at"].dtype) == "datetime64[us]"
+
+
+def test_no_store_or_no_table_means_no_outcomes_yet(tmp_path):
+    nothing = features.offer_outcomes(Layout(tmp_path / "none"))
+    assert nothing.empty and list(nothing.columns) == list(features.OUTCOME_COLUMNS)
+    layout = Layout(tmp_path / "data")
+    layout.desk.parent.mkdir(parents=True)
+    sqlite3.connect(layout.desk).close()
+    assert features.offer_outcomes(layout).empty
+    assert not layout.desk.with_name("desk.sqlite-wal").exists(), "reading writes nothing"
+
+
+@pytest.mark.mariadb
+def test_offer_outcomes_are_read_from_mysql_when_it_is_set(mariadb, tmp_path):
+    with mariadb.connect() as connection, connection.cursor() as cursor:
+        cursor.execute("DROP DATABASE IF EXISTS c360_outcomes")
+        cursor.execute("CREATE DATABASE c360_outcomes")
+    target = parse_mysql_url(mariadb.url.rsplit("/", 1)[0] + "/c360_outcomes")
+    assert features.offer_outcomes(Layout(tmp_path), target).empty, "no table yet: no outcomes yet"
+    with mariadb.connect(database="c360_outcomes") as connection, connection.cursor() as cursor:
+        for statement in schema.create_statements("mysql"):
+            cursor.execute(statement)
+        cursor.execute(INSERT_OUTCOME.format(", ".join(["%s"] * len(OUTCOME))), OUTCOME)
+        connection.commit()
+    read = features.offer_outcomes(Layout(tmp_path), target)
+    assert read.iloc[0].tolist() == _expected_outcome() and len(read) == 1
+    unreachable = parse_mysql_url(f"mysql://root@127.0.0.1:{free_port()}/c360")
+    with pytest.raises(BankingUnavailable, match="cannot reach a MySQL server"):
+        features.offer_outcomes(Layout(tmp_path), unreachable)

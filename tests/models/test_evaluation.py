@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from connectors.catalog import PRODUCTS
 from models import evaluate, train
+from models.sentiment import wilson_interval
 from tests.sample_data import make_sample
 
 CUSTOMERS = 20_000  # enough held-out customers (4,000) for stable figures, generated in a few seconds
@@ -64,6 +66,27 @@ def test_the_reason_for_a_call_beats_both_baselines_and_nears_the_generators_own
 
 
 @pytest.mark.slow
+def test_offer_acceptance_has_wilson_intervals_and_the_model_beats_persona_only_offers(figures):
+    products = figures["offer_acceptance"]
+    assert list(products) == list(PRODUCTS)
+    rankings = [f"offer_{place}_{name}" for place in ("first", "top3") for name in ("model", "persona_only")]
+    for rate in [*products.values(), figures["offer_acceptance_overall"], *(figures[r] for r in rankings)]:
+        assert rate["decided"] > 0 and rate["low"] < rate["rate"] < rate["high"]
+        assert (rate["low"], rate["high"]) == wilson_interval(rate["accepted"], rate["decided"])
+    assert sum(p["decided"] for p in products.values()) == figures["offer_outcomes_decided"]
+    assert figures["offer_acceptance_overall"]["decided"] == figures["offer_outcomes_decided"]
+    assert figures["offer_lift_over_persona"] == pytest.approx(
+        figures["offer_first_model"]["rate"] / figures["offer_first_persona_only"]["rate"]
+    )
+    assert figures["offer_lift_over_persona"] > 1.0, "knowing the customer wins more offers than the persona"
+    assert figures["offer_top3_model"]["decided"] > figures["offer_first_model"]["decided"]
+    assert (
+        figures["nba_outcomes_used"] and figures["nba_outcomes_decided"] >= figures["nba_outcomes_threshold"]
+    )
+    assert 0 < figures["nba_first_offer_changed"] < 1 and 0 < figures["nba_kendall_tau"] < 1
+
+
+@pytest.mark.slow
 def test_only_held_out_active_customers_are_evaluated(figures):
     held_out = figures["customers"] + figures["held_out_former_customers"]
     assert held_out + figures["trained_customers"] == CUSTOMERS
@@ -81,6 +104,10 @@ def test_the_issues_figures_are_all_there(figures):
         "ltv_mape",
         "survey_extrapolation_error",
         "customers",
+        "offer_acceptance",
+        "offer_lift_over_persona",
+        "nba_first_offer_changed",
+        "nba_kendall_tau",
         *(f"reason{name}_top{k}" for name in ("", "_history", "_last_page", "_oracle") for k in (1, 3)),
     }
     assert required <= set(figures)

@@ -3,17 +3,22 @@ each kind of bad input, without a traceback."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from connectors import features
 from connectors.catalog import CONTACT_COLUMNS
 from connectors.config import parse_mysql_url
+from connectors.desk import schema
 from connectors.layout import Layout
 from connectors.tools import mysql_load
 from tests.servers import MariaDBServer, free_port
@@ -22,11 +27,15 @@ pytestmark = pytest.mark.mariadb
 ROOT = Path(__file__).resolve().parents[3]
 
 
+def _url(server: MariaDBServer, database: str) -> str:
+    return server.url.rsplit("/", 1)[0] + f"/{database}"
+
+
 def _fresh_database(server: MariaDBServer, name: str) -> str:
     with server.connect() as connection, connection.cursor() as cursor:
         cursor.execute(f"DROP DATABASE IF EXISTS {name}")
         cursor.execute(f"CREATE DATABASE {name}")
-    return server.url.rsplit("/", 1)[0] + f"/{name}"
+    return _url(server, name)
 
 
 def _server_rows(server: MariaDBServer, database: str) -> dict[str, int]:
@@ -35,8 +44,11 @@ def _server_rows(server: MariaDBServer, database: str) -> dict[str, int]:
         for table in mysql_load.TABLES:
             cursor.execute(f"SELECT COUNT(*) FROM {table}")
             counts[table] = cursor.fetchone()[0]
+        for table in mysql_load.HISTORY:
+            cursor.execute(f"SELECT COUNT(*) FROM {table} WHERE source = 'simulated'")
+            counts[table] = cursor.fetchone()[0]
         cursor.execute("SHOW TABLES")
-        assert sorted(row[0] for row in cursor.fetchall()) == sorted(mysql_load.TABLES)
+        assert sorted(row[0] for row in cursor.fetchall()) == sorted(mysql_load.TABLES + schema.TABLES)
     return counts
 
 
@@ -60,11 +72,23 @@ def _parquet_closed_accounts(layout: Layout) -> list[tuple[int, str]]:
 
 
 def _parquet_rows(layout: Layout) -> dict[str, int]:
+    """The rows of each table in the data folder: the Parquet files' and the desk store's simulated ones."""
+    with contextlib.closing(sqlite3.connect(layout.desk)) as store:
+        history = {
+            table: store.execute(f"SELECT COUNT(*) FROM {table} WHERE source = 'simulated'").fetchone()[0]
+            for table in mysql_load.HISTORY
+        }
     return {
         "accounts": pq.ParquetFile(layout.accounts).metadata.num_rows,
         "transactions": pq.ParquetFile(layout.transactions).metadata.num_rows,
         "contacts": pq.ParquetFile(layout.contacts).metadata.num_rows,
+        **history,
     }
+
+
+def _history(server: MariaDBServer, database: str) -> pd.DataFrame:
+    """Every offer outcome on the server, as :func:`connectors.features.offer_outcomes` reads them."""
+    return features.offer_outcomes(Layout(Path("/nowhere")), parse_mysql_url(_url(server, database)))
 
 
 def _assert_contacts_and_flags_arrive_as_they_are(
@@ -113,6 +137,49 @@ def test_loading_twice_leaves_the_same_rows_with_keys_and_indexes(mariadb, sampl
     parquet = pq.read_table(sample_layout.transactions).to_pandas()
     assert spent == pytest.approx(parquet.loc[parquet["customer_id"] == 1, "amount"].sum())
     _assert_contacts_and_flags_arrive_as_they_are(mariadb, "c360_load_twice", sample_layout)
+    pd.testing.assert_frame_equal(
+        _history(mariadb, "c360_load_twice"), features.offer_outcomes(sample_layout), check_dtype=False
+    )
+
+
+def test_a_representatives_outcome_survives_a_reload(mariadb, sample_layout):
+    """The desk's tables are never replaced: a wrap-up's offer outcome written between two loads is there
+    after the second, beside exactly one copy of the simulated history."""
+    url = _fresh_database(mariadb, "c360_load_desk")
+    target = parse_mysql_url(url)
+    mysql_load.load(target, sample_layout, progress=False)
+    with mariadb.connect(database="c360_load_desk") as connection, connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO desk_offer_outcomes (contact_key, product, customer_id, offer_rank, model_version, "
+            "response, recorded_at, source) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            (
+                "page-key-1",
+                "roth_ira",
+                7,
+                1,
+                "v1",
+                "accepted",
+                datetime(2026, 11, 2, 9, 30),
+                schema.DESK_SOURCE,
+            ),
+        )
+        cursor.execute(
+            "INSERT INTO desk_offers_shown (customer_id, product, offer_rank, model_version, shown_at, agent, "
+            "session, source) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            (7, "roth_ira", 1, "v1", datetime(2026, 11, 2, 9, 29), "rep-007", "s-1", schema.DESK_SOURCE),
+        )
+        connection.commit()
+    mysql_load.load(target, sample_layout, progress=False)
+    assert _server_rows(mariadb, "c360_load_desk") == _parquet_rows(sample_layout)
+    history = _history(mariadb, "c360_load_desk")
+    desk = history[history["source"] == schema.DESK_SOURCE]
+    assert desk[["contact_key", "customer_id", "product", "response"]].values.tolist() == [
+        ["page-key-1", 7, "roth_ira", "accepted"]
+    ]
+    assert desk["recorded_at"].tolist() == [pd.Timestamp("2026-11-02 09:30")]
+    with mariadb.connect(database="c360_load_desk") as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM desk_offers_shown WHERE source = %s", (schema.DESK_SOURCE,))
+        assert cursor.fetchone()[0] == 1
 
 
 def test_a_server_that_refuses_local_files_gets_multi_row_inserts(mariadb, sample_layout, capsys):
@@ -147,7 +214,11 @@ def test_the_command_loads_from_the_environment(mariadb, sample_layout):
     result = _run([], {"C360_MYSQL_URL": url, "C360_DATA_DIR": str(sample_layout.root)})
     assert result.returncode == 0, result.stderr
     rows = _parquet_rows(sample_layout)
-    loaded = f"Loaded {rows['accounts']:,} accounts, {rows['transactions']:,} transactions, {rows['contacts']:,} contacts"
+    loaded = (
+        f"Loaded {rows['accounts']:,} accounts, {rows['transactions']:,} transactions, "
+        f"{rows['contacts']:,} contacts, {rows['desk_offer_outcomes']:,} desk_offer_outcomes, "
+        f"{rows['desk_offers_shown']:,} desk_offers_shown"
+    )
     assert loaded in result.stdout
 
 
