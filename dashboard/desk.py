@@ -117,13 +117,20 @@ class VerifyView(Viewer):
 
     def __init__(self, **params):
         super().__init__(**params)
-        self.birth_date = pn.widgets.TextInput(label="Date of birth", placeholder="MM/DD/YYYY", width=150)
-        self.zip_code = pn.widgets.TextInput(label="ZIP code", width=110)
-        self.ssn_last4 = pn.widgets.PasswordInput(label="SSN, last four", width=110)
+        self.birth_date = pn.widgets.TextInput(label="Date of birth", placeholder="MM/DD/YYYY", width=130)
+        self.zip_code = pn.widgets.TextInput(label="ZIP code", width=90)
+        self.ssn_last4 = pn.widgets.PasswordInput(label="SSN, last four", width=100)
         self.button = pn.widgets.Button(label="Verify", color="primary", align="end")
         self.reopen = pn.widgets.Button(label="Try the audit again", visible=False)
         self.message = HTMLText(sizing_mode="stretch_width")
-        self.form = pn.Row(self.birth_date, self.zip_code, self.ssn_last4, self.button)
+        self.form = pn.FlexBox(
+            self.birth_date,
+            self.zip_code,
+            self.ssn_last4,
+            self.button,
+            flex_wrap="wrap",
+            sizing_mode="stretch_width",
+        )
         self.button.on_click(self._verify)
         self.reopen.on_click(self._reopen)
         self._verdict = ""
