@@ -2,7 +2,7 @@
 the call up (``c360-wrapup``).
 
 ``Private`` holds the views with private details and puts them in the page only while the store's
-``private`` is set (the caller verified, or verification off, and the opening in the audit): until then
+``private`` is set (the caller verified, or verification off): until then
 their content is never sent to the browser, and ``CallerView`` shows what is safe to say to anyone (the
 first name, whether they are online now, the likely reasons for the call without their evidence). The
 wrap-up's idempotency key is made here, on the server, once per form: a double click or a retry after a
@@ -158,7 +158,7 @@ class VerifyView(Viewer):
                 "digits of their SSN; two must match.</p>"
             )
         self.form.visible = store.record is not None and store.verification_on and not store.verified
-        self.reopen.visible = bool(store.desk_error) and (store.verified or not store.verification_on)
+        self.reopen.visible = bool(store.desk_error) and store.private
         self.message.object = error + state
 
     def _verify(self, _event) -> None:
@@ -174,7 +174,6 @@ class VerifyView(Viewer):
         self._render()
 
     def _reopen(self, _event) -> None:
-        self.store.desk_error = ""
         self.store.open_private()
 
     def __panel__(self):

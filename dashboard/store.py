@@ -7,8 +7,9 @@ selection, so views never query anything themselves.
 
 On a representative's screen (``desk``, the default) it also keeps the call: whether the caller passed
 verification (reset with every selection), whether private details may show (``private``: verified, or
-verification off, and the opening written to the audit), the customer's wrap-ups from the desk's store, and
-who is working (Panel's login user, else the session): every write names them from here, never from the page.
+verification off; the opening goes to the audit, or to the server's log while the desk's store is down), the
+customer's wrap-ups from the desk's store, and who is working (Panel's login user, else the session): every
+write names them from here, never from the page.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from connectors.desk import (
 from dashboard.services import Services
 
 log = logging.getLogger(__name__)
-AUDIT_DOWN = "Private details stay hidden: this opening could not be written to the audit ({})."
+AUDIT_DOWN = "This opening is not in the audit, only in the server's log: {}"
 
 
 def session_identity() -> tuple[str, str]:
@@ -133,22 +134,32 @@ class CustomerStore(param.Parameterized):
             self.desk_error = f"Wrap-ups from the desk are missing: {error}"
             return None
 
-    def _audit(self, private_shown: bool) -> bool:
-        """Append this opening to the audit; False (and ``desk_error`` says why) when the store is down."""
+    def _audit(self, private_shown: bool) -> None:
+        """Append this opening to the audit; when the store is down, the server's log has it instead and
+        ``desk_error`` says so (verification cannot pass then, so only with it off do details show)."""
         try:
             self.services.desk.log_opening(self.customer_id, self.who, self.session, private_shown)
         except DeskUnavailable as error:
+            log.warning(
+                "opening not in the audit: customer %s by %s (session %s) at %s UTC, private details %s: %s",
+                self.customer_id,
+                self.who,
+                self.session,
+                utc_now().isoformat(sep=" ", timespec="seconds"),
+                "shown" if private_shown else "hidden",
+                error,
+            )
             self.desk_error = AUDIT_DOWN.format(error)
-            return False
-        return True
+        else:
+            if self.desk_error.startswith(AUDIT_DOWN.format("")):
+                self.desk_error = ""
 
     def open_private(self) -> None:
-        """Show private details once the audit holds the opening (again after the store was down); log the
-        offers shown, once per customer."""
+        """Show private details, with the opening in the audit (or, while the store is down, in the log);
+        log the offers shown, once per customer. Called again, it retries the audit."""
         if self.record is None or (self.verification_on and not self.verified):
             return
-        if not self._audit(private_shown=True):
-            return
+        self._audit(private_shown=True)
         self.private = True
         offers = presented_offers(self.insights)
         if self.customer_id in self._offers_logged or not offers:
