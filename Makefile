@@ -31,8 +31,8 @@ models: data  ## train the models when they are missing or older than the data o
 index: models  ## build the directory once per data version (a progress bar), unless it is current
 	$(BIN)/python -m connectors.directory.build --if-stale
 
-demo: index  ## serve the dashboard on embedded defaults at http://localhost:$(PORT)/customer360
-	$(BIN)/python -m dashboard
+demo: index  ## serve the dashboard on embedded defaults at http://localhost:$(PORT)/customer360 (caller verification off)
+	C360_VERIFY=$${C360_VERIFY:-off} $(BIN)/python -m dashboard
 
 test-deps:  ## MariaDB server, Chromium, redis-server and HAProxy from Debian's packages, when missing
 	@missing=""; \

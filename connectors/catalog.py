@@ -113,6 +113,17 @@ OFFER_RESPONSES: dict[str, str] = {
     "not_discussed": "Not discussed",
 }
 
+# Consent, as CRM documents may record it (either field may be missing: "not recorded"): whether the customer
+# agreed to marketing, and how they prefer to be contacted.
+MARKETING_OPT_IN, PREFERRED_CONTACT = "marketing_opt_in", "preferred_contact"
+
+
+def opted_out(profile: dict) -> bool:
+    """Whether the customer refused marketing (``marketing_opt_in`` false): they are offered service only,
+    and the kiosk never shows them. Not recorded is no refusal. The one consent rule of the project."""
+    return profile.get(MARKETING_OPT_IN) is False
+
+
 # The windows of history each source keeps, counted back from the day a customer was last observed.
 CLICK_DAYS = 30  # the website keeps 30 days of clicks
 TRANSACTION_DAYS = 365  # card transactions: the last twelve months

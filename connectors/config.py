@@ -235,6 +235,14 @@ class Settings:
         "(PORT with --proxy none)",
         kind=int,
     )
+    verify: bool = _setting(
+        "C360_VERIFY",
+        "--verify",
+        "ask the caller's date of birth, ZIP and last four of the SSN before private details show: on or off "
+        "(off for demos; the page says so)",
+        True,
+        lambda raw: parse_switch("verify", raw),
+    )
     proxy: str = _setting(
         "C360_PROXY",
         "--proxy",
@@ -431,11 +439,31 @@ def parse_kafka_config(path: Path) -> dict[str, str]:
 
 
 KIND_NAMES = {int: "a whole number", float: "a number"}
+SWITCH = {
+    "on": True,
+    "true": True,
+    "1": True,
+    "yes": True,
+    "off": False,
+    "false": False,
+    "0": False,
+    "no": False,
+}
+
+
+def parse_switch(name: str, raw: str) -> bool:
+    """An on/off setting: on, true, 1, yes or off, false, 0, no (any case); raise ConfigError naming it."""
+    value = SWITCH.get(str(raw).strip().lower())
+    if value is None:
+        raise ConfigError(f"{describe(name)}: expected on or off, got {raw!r}")
+    return value
 
 
 def _convert(name: str, kind, raw: str):
     try:
         value = kind(raw)
+    except ConfigError:
+        raise
     except ValueError:
         raise ConfigError(f"{describe(name)}: expected {KIND_NAMES[kind]}, got {raw!r}") from None
     return value

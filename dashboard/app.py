@@ -14,6 +14,7 @@ from connectors.config import ConfigError, Settings
 from connectors.layout import Layout
 from dashboard.behind import BehindTheScenes, SkippedLinesMarker
 from dashboard.clicks import CustomerActivity, LiveClicks, StreamHealth
+from dashboard.desk import CallerView, Private, VerifyView, WrapUpView
 from dashboard.directory import DirectoryView
 from dashboard.heatmap import HeatmapView
 from dashboard.insights import InsightsView
@@ -57,9 +58,10 @@ def _settings_or_problem(settings: Settings | None):
     return settings, None
 
 
-def create_store(settings: Settings | None = None) -> CustomerStore:
-    """A session's store over the process-wide services (for notebooks and single views)."""
-    return CustomerStore(get_services(settings or config.load()))
+def create_store(settings: Settings | None = None, desk: bool = True) -> CustomerStore:
+    """A session's store over the process-wide services (for notebooks and single views); ``desk=False``
+    for a screen that is no call (the kiosk): no verification, no audit, no wrap-ups."""
+    return CustomerStore(get_services(settings or config.load()), desk=desk)
 
 
 def create_app(settings: Settings | None = None) -> pn.template.BootstrapTemplate:
@@ -74,24 +76,33 @@ def create_app(settings: Settings | None = None) -> pn.template.BootstrapTemplat
     )
     directory = DirectoryView(store=store)
     middle = pn.Column(
-        ReasonView(store=store),
-        InsightsView(store=store),
-        SpendView(store=store),
+        VerifyView(store=store),
+        Private(
+            store=store, objects=[ReasonView(store=store), InsightsView(store=store), SpendView(store=store)]
+        ),
         LiveClicks(stream=store.services.stream),
         sizing_mode="stretch_width",
     )
-    customer = pn.Column(
-        ProfileView(store=store),
-        SurveyView(store=store),
-        CustomerActivity(store=store, stream=store.services.stream),
-        sizing_mode="stretch_width",
+    customer = Private(
+        store=store,
+        objects=[
+            ProfileView(store=store),
+            SurveyView(store=store),
+            CustomerActivity(store=store, stream=store.services.stream),
+        ],
+        public=CallerView(store=store),
     )
     behind = behind_the_scenes(store)
     page.header.append(SkippedLinesMarker(store=store, card=behind))
+    timeline = TimelineView(store=store, stream=store.services.stream)
     page.main.extend(
         [
             pn.Row(directory, middle, customer, sizing_mode="stretch_width"),
-            TimelineView(store=store, stream=store.services.stream),
+            pn.Row(
+                Private(store=store, objects=[timeline], what="the timeline"),
+                WrapUpView(store=store),
+                sizing_mode="stretch_width",
+            ),
             pn.Row(HeatmapView(store=store), MapView(store=store), sizing_mode="stretch_width"),
             behind,
             ConnectionWatchdog(),
@@ -133,7 +144,7 @@ def create_kiosk(
     if problem is not None:
         return problem
     period, note = rotate_seconds(rotate)
-    store = create_store(settings)
+    store = create_store(settings, desk=False)
     track_session()
     page = pn.template.BootstrapTemplate(
         title=f"{TITLE} · live",

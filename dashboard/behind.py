@@ -1,5 +1,5 @@
 """Behind the scenes: the SQL that last ran and its time, data freshness, skipped source lines, stream lag
-and drops; and the header's red marker that says when a source lost lines."""
+and drops, how many representatives opened the customer's record today (the audit); and the header's red marker that says when a source lost lines."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from panel.viewable import Viewer
 
 from connectors import jsonlines
 from connectors.catalog import counted
+from connectors.desk import DeskUnavailable
 from dashboard.markup import HTMLText, escape, keeps_going
 from dashboard.services import Services
 from dashboard.store import CustomerStore
@@ -104,12 +105,24 @@ class BehindTheScenes(Viewer):
 <li>stream: {escape(stream.get("source", "?"))} · {escape(stream.get("state", "?"))}
 · {stream.get("messages_per_s", 0):,.0f} msg/s · lag {escape(stream.get("lag", "?"))} · dropped {dropped_text}</li>
 <li>{model_line}</li>
+<li class='c360-opened-by'>{escape(self._opened_by())}</li>
 <li class='c360-served-by'>served by process {os.getpid()} on port {services.settings.port}</li></ul>"""
         if html != self.health.object:
             self.health.object = html
         skips = skipped_lines_html(source_skips(services))
         if skips != self.skips.object:
             self.skips.object = skips
+
+    def _opened_by(self) -> str:
+        """How many representatives opened the selected customer's record today (UTC), from the audit."""
+        customer_id = self.store.customer_id
+        if customer_id is None:
+            return "no customer selected"
+        try:
+            count = self.store.services.desk.openers_today(customer_id)
+        except DeskUnavailable as error:
+            return f"opened by ? representatives today: {error}"
+        return f"customer #{customer_id} opened by {counted(count, 'representative')} today · {self.store.services.desk.status}"
 
     def __panel__(self):
         return pn.Column(

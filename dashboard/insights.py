@@ -11,6 +11,7 @@ from panel.viewable import Viewer
 from dashboard.markup import HTMLText, escape, keeps_going, tip
 from dashboard.store import CustomerStore
 from dashboard.timer import SessionTimer
+from models import nba
 
 
 def _churn_reason(churn) -> str:
@@ -28,7 +29,7 @@ def _persona_reason(persona) -> str:
     )
 
 
-OFFER_KINDS = {"service": "resolve first", "retention": "retention"}
+OFFER_KINDS = {"service": "resolve first", "retention": "retention", "do-not-pitch": nba.DO_NOT_PITCH}
 
 
 def _offer_html(offer, former: bool) -> str:

@@ -1,7 +1,7 @@
 """Kiosk mode: full screen, large type, read-only, rotating through the customers online now.
 
-Served at ``/customer360?kiosk=1`` (``&rotate=20`` seconds, ``&theme=dark``). No contact details are sent
-and there are no editing controls; the rotation runs on the session's own periodic callback, which stops
+Served at ``/customer360?kiosk=1`` (``&rotate=20`` seconds, ``&theme=dark``). No contact details are sent,
+customers who refused marketing are never shown, and there are no editing controls; the rotation runs on the session's own periodic callback, which stops
 with the session, so a wall display can run for days without growing memory.
 """
 
@@ -20,6 +20,7 @@ from dashboard.timer import SessionTimer
 DEFAULT_ROTATE = 20
 RECENTLY_SHOWN = 200  # customers not shown again until the others have had a turn
 ROTATE_BOUNDS = (5, 3600)
+CONSENT_BATCH = 50  # customers whose consent is asked at once
 
 
 def rotate_seconds(raw: str | None) -> tuple[int, str]:
@@ -73,11 +74,26 @@ class KioskRotation(Viewer):
         if not fresh:  # everyone has had a turn: start the round again
             self._shown.clear()
             fresh = customers
-        self.store.select(fresh[0])
-        self._shown.append(fresh[0])
+        chosen = self._first_shown(fresh)
+        if chosen is None:
+            self.banner.object = "<p class='c360-muted'>Nobody to show yet.</p>"
+            return
+        self.store.select(chosen)
+        self._shown.append(chosen)
         self.banner.object = (
             f"<p class='c360-muted'>{len(customers):,} {escape(kind)} · next in {self.rotate} s</p>"
         )
+
+    def _first_shown(self, customers: list[int]) -> int | None:
+        """The first of ``customers`` who did not refuse marketing (the kiosk never shows those who did),
+        asked of the directory a few at a time."""
+        for start in range(0, len(customers), CONSENT_BATCH):
+            batch = customers[start : start + CONSENT_BATCH]
+            refused = self.store.services.directory.opted_out(batch)
+            for customer in batch:
+                if customer not in refused:
+                    return customer
+        return None
 
     def __panel__(self):
         return self.banner

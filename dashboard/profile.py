@@ -7,7 +7,7 @@ import panel as pn
 import param
 from panel.viewable import Viewer
 
-from connectors.catalog import CLOSED, NEEDS, label
+from connectors.catalog import CLOSED, MARKETING_OPT_IN, NEEDS, PREFERRED_CONTACT, label, opted_out
 from dashboard.markup import HTMLText, JPGImage, escape, items, keeps_going, mask_email, mask_phone, mask_ssn
 from dashboard.store import CustomerStore
 
@@ -41,6 +41,15 @@ def holding_labels(holdings: pd.DataFrame) -> list[str]:
             holdings["product"], holdings["status"], holdings["closed_date"], strict=True
         )
     ]
+
+
+def consent_html(profile: dict) -> str:
+    """Marketing consent and the preferred channel, "not recorded" when the CRM document lacks them."""
+    opt_in = profile.get(MARKETING_OPT_IN)
+    marketing = "not recorded" if opt_in is None else "opted out" if opted_out(profile) else "opted in"
+    css = "c360-consent c360-opted-out" if opted_out(profile) else "c360-consent"
+    prefers = profile.get(PREFERRED_CONTACT) or "not recorded"
+    return f"<span class='{css}'>Marketing: {escape(marketing)} · prefers {escape(prefers)}</span>"
 
 
 class ProfileView(Viewer):
@@ -89,7 +98,7 @@ class ProfileView(Viewer):
             phone, email = profile.get("phone_number"), profile.get("email")
             contact = (
                 f"Customer #{escape(profile.get('id'))} · {mask_phone(phone)} · {escape(mask_email(email))}"
-                f"<br>{place} · SSN {mask_ssn(profile.get('ssn'))} · {since}"
+                f"<br>{place} · SSN {mask_ssn(profile.get('ssn'))} · {since}<br>{consent_html(profile)}"
             )
         self.details.object = f"""
 <h2 class='c360-name'>{escape(profile.get("name"))}</h2>{former}

@@ -1,4 +1,5 @@
-"""Process-wide services every session shares: the directory, the live click state and the trained models.
+"""Process-wide services every session shares: the directory, the live click state, the trained models and
+the desk's store (wrap-ups, the audit, verification attempts).
 
 They are built once per server process and kept in ``pn.state.cache`` (Panel's documented place for
 process-wide work), so a new browser session costs a store and some views, not a data load. The live
@@ -18,6 +19,7 @@ import panel as pn
 from connectors.clickstream import ClickStream, LiveState
 from connectors.clickstream.redis_state import RedisClickState
 from connectors.config import Settings
+from connectors.desk import DeskStore, open_store
 from connectors.directory import Directory
 from connectors.layout import Layout
 from dashboard.memory import collect_garbage
@@ -29,7 +31,8 @@ _build_lock = threading.Lock()
 
 @dataclass
 class Services:
-    """What every view may ask: data through connectors, predictions through models."""
+    """What every view may ask: data through connectors, predictions through models, the desk's writes
+    through its store."""
 
     settings: Settings
     directory: Directory
@@ -37,6 +40,11 @@ class Services:
     models: Insights | None
     models_error: str = ""
     featured: list[int] = field(default_factory=list)
+    desk: DeskStore | None = None  # the representatives' writes; opened from the settings when not given
+
+    def __post_init__(self) -> None:
+        if self.desk is None:
+            self.desk = open_store(self.settings)
 
     @property
     def has_scores(self) -> bool:
@@ -55,6 +63,7 @@ class Services:
         """Stop the stream and release the sources (tests and notebooks; a server just exits)."""
         self.stream.stop()
         self.directory.close()
+        self.desk.close()
 
     def insights_for(self, customer_id: int, record=None):
         """The customer's insights with their live browsing, or None when models are not trained; with

@@ -6,8 +6,9 @@ web sessions: clicks more than 30 minutes apart start a new session, which lists
 pages that matter (apply, close, transfer-out). The clicks are the record's last 30 days and the live
 stream's latest, so a new click of the customer's extends the current session within a pull (2 s).
 
-Contacts come as a list of frames in the contact center's columns (``catalog.CONTACT_COLUMNS``), so more
-than one source of contacts (the contact center's history, representatives' wrap-ups) can share the list.
+Contacts come as a list of frames in the contact center's columns (``catalog.CONTACT_COLUMNS``): the contact
+center's history from the record and the desk's wrap-ups from the store (``store.desk_contacts``, read on
+every selection, after every save and with the ↻ button, so other sessions' and processes' wrap-ups show).
 Every text is escaped; the kiosk leaves out agent notes and survey comments, which may hold private details.
 """
 
@@ -61,7 +62,7 @@ def _minutes(seconds: float) -> str:
 
 
 def contact_entries(frames: Sequence[pd.DataFrame]) -> list[Entry]:
-    """Contacts from every source's frame (the contact center's columns)."""
+    """Contacts from every source's frame (the contact center's columns; a wrap-up has no duration)."""
     entries = []
     for frame in frames:
         for row in frame.itertuples():
@@ -70,8 +71,15 @@ def contact_entries(frames: Sequence[pd.DataFrame]) -> list[Entry]:
                     pd.Timestamp(row.started_at),
                     "contact",
                     f"{str(row.channel).capitalize()} · {CONTACT_REASONS.get(str(row.reason), str(row.reason))}",
-                    f"{CONTACT_OUTCOMES.get(str(row.outcome), str(row.outcome))} · {_minutes(row.duration_s)}"
-                    f" · {row.agent}",
+                    " · ".join(
+                        part
+                        for part in (
+                            CONTACT_OUTCOMES.get(str(row.outcome), str(row.outcome)),
+                            _minutes(row.duration_s) if pd.notna(row.duration_s) else "",
+                            str(row.agent),
+                        )
+                        if part
+                    ),
                     str(row.note or ""),
                 )
             )
@@ -240,10 +248,16 @@ class TimelineView(LiveView):
         self.kinds.param.watch(lambda _: self._turn(1), "value")
         self.previous.on_click(lambda _: self._turn(self.number - 1))
         self.next.on_click(lambda _: self._turn(self.number + 1))
-        controls = [] if self.kiosk else [pn.Row(self.kinds, self.previous, self.next), self.status]
+        self.reload = pn.widgets.Button(label="↻", width=40, description="read the desk's wrap-ups again")
+        self.reload.on_click(lambda _: self._reload())
+        controls = (
+            [] if self.kiosk else [pn.Row(self.kinds, self.previous, self.next, self.reload), self.status]
+        )
         self._layout = pn.Column(
             "### Timeline", *controls, self.body, css_classes=["c360-timeline"], sizing_mode="stretch_width"
         )
+        if "desk_contacts" in self.store.param:  # a CustomerStore: the desk's wrap-ups join the contacts
+            self.store.param.watch(self._new_wrapups, "desk_contacts")
         self.refresh()
         self._start_pulling()
 
@@ -252,6 +266,16 @@ class TimelineView(LiveView):
     def _new_customer(self) -> None:
         self.number, self._shown = 1, None
         self.refresh()
+
+    @keeps_going
+    def _new_wrapups(self, _event=None) -> None:
+        self._shown = None
+        self.refresh()
+
+    def _reload(self) -> None:
+        """Read the desk's wrap-ups again: other sessions' and processes' new ones appear."""
+        if hasattr(self.store, "refresh_desk"):
+            self.store.refresh_desk()
 
     @keeps_going
     def refresh(self) -> None:
@@ -268,8 +292,9 @@ class TimelineView(LiveView):
             return
         self._shown = shown
         live = self.stream.customer_activity(customer_id) if seen is not None else pd.DataFrame()
+        desk = getattr(self.store, "desk_contacts", None)
         self.entries = timeline(
-            [record.contacts],
+            [record.contacts, *([desk] if desk is not None else [])],
             record.holdings,
             record.transactions,
             record.surveys,
@@ -288,7 +313,8 @@ class TimelineView(LiveView):
         shown, pages = page_of_entries(self.entries, kinds, self.number, size)
         self.number = min(max(self.number, 1), pages)
         record = self.store.record
-        error = f"<p class='c360-error'>{escape(record.contacts_error)}</p>" if record.contacts_error else ""
+        errors = [record.contacts_error, getattr(self.store, "desk_error", "")]
+        error = "".join(f"<p class='c360-error'>{escape(text)}</p>" for text in errors if text)
         self.previous.disabled, self.next.disabled = self.number <= 1, self.number >= pages
         count = sum(entry.kind in kinds for entry in self.entries)
         self.status.object = (

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from connectors.catalog import PRODUCTS, counted
+from connectors.catalog import PRODUCTS, counted, opted_out
 from connectors.layout import Layout
 from models import artifacts, churn, ltv, nba, reason, sentiment
 from models.artifacts import ModelsMissing
@@ -237,7 +237,8 @@ class Insights:
 
         With ``record`` (their ``connectors.directory.CustomerRecord``) the likely reasons for their call are
         scored too, from their activity up to the data's today and the ``live_clicks`` (time UTC, product,
-        url) of the hour before ``now`` (default: the clock's now), and the likely reason steers the offers.
+        url) of the hour before ``now`` (default: the clock's now), and the likely reason steers the offers;
+        a customer who refused marketing (``catalog.opted_out``) is offered service only.
         """
         row = self._row(customer_id)
         c = {name: values[row] for name, values in self._columns.items()}
@@ -272,6 +273,7 @@ class Insights:
                 _bits(c["holds"]),
                 reason.looked_at(activity, at, top.reason),
             )
+            offers = nba.respect_consent(offers, opted_out(record.profile))
         return CustomerInsights(
             customer_id=int(customer_id),
             churn=self._churn(c, closed_on),

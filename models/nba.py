@@ -323,3 +323,27 @@ def steer(
             moved = [Offer(o.product, o.label, o.score, f"{likely}: {o.reason}", o.kind) for o in wanted]
             return moved + [o for o in offers if o.product not in looked_at]
     return offers
+
+
+DO_NOT_PITCH = "service only — do not pitch"
+SERVICE_KINDS = ("service", "retention")  # steps that sell nothing new
+
+
+def respect_consent(offers: list[Offer], opted_out: bool) -> list[Offer]:
+    """For a customer who refused marketing (``catalog.opted_out``): the service steps first, then the
+    products marked :data:`DO_NOT_PITCH` (kind ``do-not-pitch``), so no upsell leads the list; with no service
+    step, a "service only" line leads it."""
+    if not opted_out:
+        return offers
+    steps = [offer for offer in offers if offer.kind in SERVICE_KINDS]
+    marked = [
+        Offer(
+            o.product, o.label, o.score, f"{DO_NOT_PITCH}: opted out of marketing; {o.reason}", "do-not-pitch"
+        )
+        for o in offers
+        if o.kind not in SERVICE_KINDS
+    ]
+    lead = steps or [
+        Offer("", "Service only", 0.0, "opted out of marketing: help with the call, do not pitch", "service")
+    ]
+    return [*lead, *marked]

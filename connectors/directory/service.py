@@ -24,7 +24,7 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -36,7 +36,7 @@ import orjson
 import pandas as pd
 import pyarrow as pa
 
-from connectors import layout
+from connectors import catalog, layout
 from connectors.config import Settings
 from connectors.directory import artifact, builder, delta, integrate, search, sql
 from connectors.directory.artifact import Build, Lock
@@ -303,6 +303,20 @@ class Directory:
             self._scores = (version, source)
             generation = self._generation
         generation.index.attach_scores(self._scores_file(generation.build))
+
+    def opted_out(self, customer_ids: Sequence[int]) -> set[int]:
+        """Which of these customers refused marketing (``catalog.opted_out``): the kiosk never shows them."""
+        ids = [int(customer_id) for customer_id in customer_ids]
+        if not ids:
+            return set()
+        self._watch()
+        with self._use() as generation:
+            cursor = generation.duck.cursor()
+            try:
+                rows = cursor.execute(sql.PROFILE_DOCUMENTS, [ids]).fetchall()
+            finally:
+                cursor.close()
+        return {int(customer_id) for customer_id, doc in rows if catalog.opted_out(orjson.loads(doc))}
 
     def web_users(self) -> pd.DataFrame:
         """Website user id -> customer id and name: how the click stream knows who is browsing."""

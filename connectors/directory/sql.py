@@ -211,6 +211,9 @@ DELTA_TABLES = ("profiles", "changed", "holdings_summary", "surveys", "survey_fi
 
 CUSTOMER_PROFILE = "SELECT doc FROM profiles WHERE id = ?"
 
+# Some customers' documents at once (the kiosk asks which of the customers online it may show).
+PROFILE_DOCUMENTS = "SELECT id, doc FROM profiles WHERE id IN (SELECT UNNEST(CAST(? AS BIGINT[])))"
+
 CUSTOMER_SURVEYS = """
 SELECT submitted, rating, comment, needs, channel
 FROM surveys

@@ -226,3 +226,18 @@ def test_secrets_stay_out_of_the_settings_repr_and_of_every_log_record(tmp_path,
         logging.getLogger("anywhere").warning("connecting to mysql://someone:other-pw@db/core")
     assert caplog.records and not any(secret in caplog.text for secret in [*secrets, "other-pw"])
     assert "settings: *** *** *** *** ***" in caplog.text
+
+
+@pytest.mark.parametrize(("raw", "value"), [("on", True), ("OFF", False), ("true", True), ("0", False)])
+def test_caller_verification_is_on_by_default_and_switched_by_name(raw, value):
+    assert config.load([], environ={}).verify is True
+    assert config.load([], environ={"C360_VERIFY": raw}).verify is value
+    child = config.environment(config.load(["--verify", raw], environ={}))
+    assert config.load([], environ=child).verify is value, "it travels to a child process"
+
+
+def test_a_bad_verification_switch_names_the_setting():
+    with pytest.raises(
+        config.ConfigError, match=r"C360_VERIFY \(or --verify\): expected on or off, got 'maybe'"
+    ):
+        config.load([], environ={"C360_VERIFY": "maybe"})

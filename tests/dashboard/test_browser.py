@@ -28,6 +28,8 @@ PARTS = [
     "c360-survey",
     "c360-sql",
     "c360-timeline",
+    "c360-verify",
+    "c360-wrapup",
 ]
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 

@@ -7,11 +7,14 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
+from datetime import timedelta
 from http.cookiejar import CookieJar
 
 import pytest
 from panel.io.server import LoginUrlMixin
 
+from connectors.desk import SQLiteDesk, utc_now
+from connectors.layout import Layout
 from connectors.logins import FREE_FAILURES
 from tests.dashboard.conftest import DashboardServer
 from tests.servers import wait_until
@@ -105,3 +108,25 @@ def test_panels_login_redirect_is_still_relative_to_the_page():
                 login_url = "/login"
 
     assert Handler().get_login_url() == "./login"
+
+
+@pytest.mark.slow
+def test_the_audit_names_the_logged_in_user_not_what_the_page_says(login_server, dashboard_data):
+    opener = _opener()
+    status, _ = _post(opener, f"{login_server.base}/login", "auditor-7", PASSWORD)
+    assert status == 200
+    with opener.open(f"{login_server.url}?user=someone-else", timeout=60) as response:
+        assert "Customer 360" in response.read().decode()
+    layout = Layout(dashboard_data)
+    desk = SQLiteDesk(layout.desk)
+    try:
+        customer = layout.read_manifest()["featured_customers"][0]
+        since = utc_now() - timedelta(minutes=10)
+
+        def agents() -> list[str]:
+            return desk.audit(customer, since, utc_now() + timedelta(seconds=1))["agent"].tolist()
+
+        wait_until(lambda: "auditor-7" in agents(), timeout=30, message="the opening in the audit")
+        assert "someone-else" not in agents()
+    finally:
+        desk.close()
