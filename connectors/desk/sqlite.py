@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
-from connectors.desk.schema import create_statements
+from connectors.desk.schema import DESK_SOURCE, create_statements
 from connectors.desk.store import DeskStore, DeskUnavailable, DuplicateKey, Run
 
 BUSY_TIMEOUT_S = 10.0
@@ -101,3 +101,47 @@ class SQLiteDesk(DeskStore):
     def close(self) -> None:
         with self._lock:
             self._drop()
+
+
+# What representatives wrote, by table: the rows a new data set must keep (the generator's own are new).
+_CARRIED = {
+    "desk_contacts": f"source = '{DESK_SOURCE}'",
+    "desk_offer_outcomes": f"source = '{DESK_SOURCE}'",
+    "desk_offers_shown": f"source = '{DESK_SOURCE}'",
+    "desk_audit": "true",
+    "desk_verifications": "true",
+}
+
+
+def carry_over(old: Path, new: Path) -> dict[str, int]:
+    """Copy what representatives wrote in the store at ``old`` into the store at ``new``; rows per table.
+
+    A data set that is generated again (a new format, ``--force``) gets a new store with a new simulated
+    history; the wrap-ups, outcomes, audit and verification attempts of the old one come along, so no
+    regeneration loses a representative's work. Auto-numbered ids are numbered anew in ``new``.
+    """
+    if not Path(old).is_file():
+        return {}
+    connection = sqlite3.connect(new)
+    try:
+        connection.execute("ATTACH DATABASE ? AS old", (f"file:{Path(old).absolute()}?mode=ro",))
+        copied = {}
+        with connection:
+            for statement in create_statements("sqlite"):
+                connection.execute(statement)
+            for table, which in _CARRIED.items():
+                found = connection.execute(
+                    "SELECT count(*) FROM old.sqlite_master WHERE type = 'table' AND name = ?", (table,)
+                ).fetchone()[0]
+                if not found:
+                    continue
+                columns = [row[1] for row in connection.execute(f"PRAGMA main.table_info({table})")]
+                kept = ", ".join(column for column in columns if column != "id")
+                cursor = connection.execute(
+                    f"INSERT OR IGNORE INTO main.{table} ({kept}) SELECT {kept} FROM old.{table} WHERE {which}"
+                )
+                copied[table] = cursor.rowcount
+        connection.execute("DETACH DATABASE old")
+        return copied
+    finally:
+        connection.close()

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import logging
 import shutil
 import tempfile
 from collections import deque
@@ -42,6 +43,7 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from connectors import config
+from connectors.desk.sqlite import carry_over
 from connectors.layout import Layout
 from connectors.sample import draws
 from connectors.sample.avatars import draw_avatars
@@ -144,6 +146,9 @@ def generate(
         ) from None
     try:
         manifest = _generate_into(Layout(work), customers, seed, as_of, progress)
+        carried = carry_over(target.desk, Layout(work).desk)
+        if any(carried.values()):
+            log.info("kept what representatives wrote in %s: %s", target.desk, carried)
         if data_dir.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{data_dir.name}.old-", dir=data_dir.parent))
             data_dir.rename(old / "data")
@@ -166,6 +171,7 @@ def ensure(data_dir: Path, customers: int, seed: int = 360) -> Layout:
     return layout
 
 
+log = logging.getLogger(__name__)
 _worker_pools: Pools | None = None
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ import zipcodes
 from PIL import Image
 
 from connectors.catalog import NEEDS, PRODUCTS
+from connectors.desk import OfferResponse, SQLiteDesk, WrapUp, utc_now
 from connectors.layout import Layout
 from connectors.sample import FORMAT_VERSION, SampleError, generate
 
@@ -318,3 +320,30 @@ def test_if_missing_replaces_a_data_set_of_an_older_format(tmp_path):
     assert result.returncode == 0 and f"regenerating it as format {FORMAT_VERSION}" in result.stdout
     assert Layout(target).read_manifest()["format"] == FORMAT_VERSION
     assert Layout(target).read_manifest()["customers"] == 30
+
+
+def test_generating_again_keeps_what_representatives_wrote_in_the_desk(tmp_path):
+    """A new format or --force replaces the data set, never a representative's wrap-up, audit or answers."""
+    data = tmp_path / "data"
+    generate(data, 300, seed=5, progress=False)
+    store = SQLiteDesk(Layout(data).desk)
+    offer = OfferResponse("roth_ira", 1, "run-1", "accepted")
+    store.save_wrapup(
+        WrapUp("kept", 7, utc_now(), "fees", "resolved", "called about a fee", offers=(offer,)), "ana", True
+    )
+    store.log_opening(7, "ana", "session-1", private_shown=True)
+    store.close()
+
+    generate(data, 300, seed=5, force=True, progress=False)
+    again = SQLiteDesk(Layout(data).desk)
+    try:
+        contact = again.contacts(7)
+        assert contact["note"].tolist() == ["called about a fee"]
+        assert again.openers_today(7) == 1
+    finally:
+        again.close()
+    with sqlite3.connect(Layout(data).desk) as connection:
+        rows = connection.execute(
+            "SELECT source, count(*) FROM desk_offer_outcomes GROUP BY source"
+        ).fetchall()
+    assert dict(rows)["desk"] == 1 and dict(rows)["simulated"] > 0
