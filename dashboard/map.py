@@ -151,14 +151,14 @@ class MapView(Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         self.data = customer_map(self.store.services)
-        if self.store.services.models is None:
-            self.param.colour_by.objects = ["Tenure"]
-            self.colour_by = "Tenure"
         self.legend = HTMLText(css_classes=["c360-legend"], sizing_mode="stretch_width")
         self.note = HTMLText(css_classes=["c360-map-note"], sizing_mode="stretch_width")
         self.title = pn.pane.Markdown(margin=(0, 10))
         self._figure = None
         self._last_shown: tuple = (None, None)
+        if self.store.services.models is None:  # after the attributes: the change runs the watchers
+            self.param.colour_by.objects = ["Tenure"]
+            self.colour_by = "Tenure"
         self._describe()
         customers = hv.DynamicMap(
             pn.bind(self._customers, colour_by=self.param.colour_by, persona=self.store.param.persona)
