@@ -161,14 +161,24 @@ def write_history(path: Path, offers: pd.DataFrame, end: np.datetime64) -> int:
         source,
         strict=True,
     )
+    statements = schema.create_statements("sqlite")
+    tables = [statement for statement in statements if statement.lstrip().startswith("CREATE TABLE")]
     connection = sqlite3.connect(path)
     try:
-        connection.execute("PRAGMA journal_mode = WAL")
+        # A new file in the generator's staging folder: no journal while it is filled (the folder is moved
+        # into place only once complete) and the indexes made after the rows (10 s instead of 24 s for the
+        # 1.4M offers of 1M customers), then the store's own WAL mode, which the file keeps.
+        connection.execute("PRAGMA journal_mode = OFF")
+        connection.execute("PRAGMA synchronous = OFF")
         with connection:
-            for statement in schema.create_statements("sqlite"):
+            for statement in tables:
                 connection.execute(statement)
             connection.executemany(_insert("desk_offer_outcomes", OUTCOME_COLUMNS), outcomes)
             connection.executemany(_insert("desk_offers_shown", SHOWN_COLUMNS), shown)
+            for statement in statements:
+                if statement not in tables:
+                    connection.execute(statement)
+        connection.execute("PRAGMA journal_mode = WAL")
     finally:
         connection.close()
     return n

@@ -25,8 +25,8 @@ interrupted run leaves nothing half-written.
 from __future__ import annotations
 
 import argparse
-import os
 import logging
+import os
 import shutil
 import tempfile
 from collections import deque
