@@ -9,6 +9,7 @@ the aggregator group keeps in Redis (the process then consumes nothing from Kafk
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -111,6 +112,9 @@ def _build_for_the_process(settings: Settings) -> Services:
     pages are (``dashboard.memory``).
     """
     services = build_services(settings)
+    # Stopped before the interpreter tears down: a daemon thread still inside librdkafka or DuckDB when the
+    # server exits on SIGTERM aborted the process ("terminate called after throwing an instance of").
+    atexit.register(services.close)
     collect_garbage()
     return services
 
