@@ -365,6 +365,9 @@ def _merge(main: Page, delta: Page, sort: sql.Sort, descending: bool, offset: in
     build's row it is anchored to in name order, so name order and the ties of other orders interleave as
     one index would have them; rows without the sort value come last either way.
     """
+    if main.rows.empty or delta.rows.empty:  # most searches: one side has nothing, the other is in order
+        frame = delta.rows if main.rows.empty else main.rows
+        return _page(frame.iloc[offset : offset + limit].drop(columns=MERGE_COLUMNS), main, delta)
     frame = pd.concat([main.rows.assign(merge_delta=0), delta.rows.assign(merge_delta=1)], ignore_index=True)
     reverse = descending != sort.reverse
     name_order = ["merge_anchor", "merge_delta", "merge_position"]
@@ -377,7 +380,13 @@ def _merge(main: Page, delta: Page, sort: sql.Sort, descending: bool, offset: in
         )
         without = frame[by_value].sort_values(name_order, ascending=not reverse, kind="stable")
         frame = pd.concat([with_value, without])
-    rows = frame.iloc[offset : offset + limit].drop(columns=[*MERGE_COLUMNS, "merge_delta"])
+    return _page(
+        frame.iloc[offset : offset + limit].drop(columns=[*MERGE_COLUMNS, "merge_delta"]), main, delta
+    )
+
+
+def _page(rows: pd.DataFrame, main: Page, delta: Page) -> Page:
+    """The merged page of ``rows``, counting the matches of both."""
     total = main.total + delta.total
     return Page(
         rows.reset_index(drop=True),
