@@ -356,7 +356,7 @@ def run(args: argparse.Namespace) -> dict:
                 "--kafka-topic",
                 topic,
             ]
-            argv += ["--kafka-config", str(kafka_config), "--redis-url", redis_server.url]
+            argv += ["--kafka-config", str(kafka_config), "--redis-url", redis_server.url, "--verify", "off"]
             settings = config.load([*argv, "--aggregator-group", f"bench-{topic}"], environ={})
             state = RedisClickState(settings).start()
             group = Aggregators(settings, 2, Path(scratch))

@@ -165,7 +165,9 @@ def _naive_first_render(data_dir: Path, probes: int) -> float:
         app = Path(folder) / "customer360.py"
         app.write_text(NAIVE_APP)
         command = [sys.executable, "-m", "panel", "serve", str(app), "--address", "127.0.0.1"]
-        server = serve([*command, "--port", str(port), "--args", "--data-dir", str(data_dir)])
+        server = serve(
+            [*command, "--port", str(port), "--args", "--data-dir", str(data_dir)], {"C360_VERIFY": "off"}
+        )
         url = f"http://127.0.0.1:{port}/customer360"
         try:
             wait_answering(url, server, timeout=300, per_request=120)  # each naive page loads everything

@@ -104,7 +104,9 @@ class CustomerStore(param.Parameterized):
 
     @param.depends("customer_id", watch=True)
     def _load(self) -> None:
-        self.param.update(verified=False, private=False, desk_error="")  # a new caller proves it again
+        self.param.update(verified=False, desk_error="")  # a new caller proves it again
+        if self.verification_on:  # off, private views stay in the page: no swap out and in per selection
+            self.private = False
         if self.customer_id is None:
             self.param.update(record=None, insights=None, error="", desk_contacts=None)
             return

@@ -89,7 +89,7 @@ def fleet(kafka_broker, redis_server, dashboard_data, web_users) -> Iterator[Fle
         "--kafka-topic",
         topic,
     ]
-    argv += ["--redis-url", redis_server.url, "--aggregator-group", f"fleet-{topic}"]
+    argv += ["--redis-url", redis_server.url, "--aggregator-group", f"fleet-{topic}", "--verify", "off"]
     settings = config.load(argv, environ={})
     aggregator = Aggregator(settings, web_users).start()
     running = Fleet(settings)
