@@ -79,4 +79,5 @@ def test_the_kiosk_sends_no_phone_email_birth_date_or_ssn_digit(page, dashboard_
     assert len(shown) >= 2, "two customers were on the kiosk"
     assert _never_in(text, profiles, "phone_number", "email", "ssn") == []
     assert _never_in(text, shown, "birth_date") == []
-    assert "SSN" not in text and "***" not in text, "not even masked contact details"
+    found = [text[max(0, i - 100) : i + 100] for i in (text.find("SSN"), text.find("***")) if i >= 0]
+    assert found == [], "not even masked contact details"
