@@ -21,7 +21,14 @@ from datetime import date, datetime, timedelta, timezone
 
 import pandas as pd
 
-from connectors.catalog import CONTACT_CHANNELS, CONTACT_OUTCOMES, CONTACT_REASONS, OFFER_RESPONSES, PRODUCTS
+from connectors.catalog import (
+    CONTACT_CHANNELS,
+    CONTACT_COLUMNS,
+    CONTACT_OUTCOMES,
+    CONTACT_REASONS,
+    OFFER_RESPONSES,
+    PRODUCTS,
+)
 from connectors.desk.schema import DESK_SOURCE, KEY_MAX, NOTE_MAX
 
 WHO_MAX = 64  # characters of a representative's name or a session id (the tables' VARCHAR(64))
@@ -29,20 +36,7 @@ SAVE_ATTEMPTS = 3  # a wrap-up racing another submit of the same key reads the w
 
 # The wrap-ups in the contact center's columns (catalog.CONTACT_COLUMNS): a wrap-up has no contact id and no
 # measured duration (None), and keeps its key, whether the caller was verified, and its source.
-CONTACT_FRAME = (
-    "contact_id",
-    "customer_id",
-    "started_at",
-    "channel",
-    "reason",
-    "duration_s",
-    "outcome",
-    "note",
-    "agent",
-    "contact_key",
-    "verified",
-    "source",
-)
+CONTACT_FRAME = (*CONTACT_COLUMNS, "contact_key", "verified", "source")
 AUDIT_COLUMNS = ("id", "opened_at", "agent", "session", "customer_id", "private_shown")
 
 SELECT_CONTACT = """
