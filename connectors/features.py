@@ -246,19 +246,27 @@ def _create_customers(con: duckdb.DuckDBPyConnection, layout: Layout, as_of: dat
                    TRY_CAST(p.web_user_id AS BIGINT) AS web_user_id, p.address,
                    c.closed_on, coalesce(c.closed_on, $as_of::DATE) AS observed_until
             FROM profile_lines p
-            LEFT JOIN closures c ON c.customer_id = p.id)
+            LEFT JOIN closures c ON c.customer_id = p.id),
+        measured AS (
+            SELECT *,
+                   date_diff('day', birth_date, observed_until) / 365.25 AS known_age,
+                   greatest(date_diff('day', first_visit, observed_until), 0) / 365.25 AS known_tenure
+            FROM profiles)
+        -- A document without a birth date or first visit (a customer typed in by hand) gets the median
+        -- age or tenure: every model's inputs are numbers.
         SELECT id AS customer_id,
                closed_on,
                observed_until,
-               date_diff('day', birth_date, observed_until) / 365.25 AS age,
-               greatest(date_diff('day', first_visit, observed_until), 0) / 365.25 AS tenure_years,
-               least($history, greatest(date_diff('day', first_visit, observed_until), 1)) AS history_days,
+               coalesce(known_age, median(known_age) OVER ()) AS age,
+               coalesce(known_tenure, median(known_tenure) OVER ()) AS tenure_years,
+               coalesce(least($history, greatest(date_diff('day', first_visit, observed_until), 1)), $history)
+                   AS history_days,
                coalesce(gender, 'UNKNOWN') AS gender,
                coalesce(address.state, '') AS state,
                web_user_id IS NOT NULL AS has_web,
                web_user_id,
                first_visit
-        FROM profiles
+        FROM measured
         """,
         {
             "accounts": str(layout.accounts),

@@ -114,3 +114,14 @@ def test_too_few_customers_is_a_clear_error(tmp_path: Path, capsys):
         train.main(["--data-dir", str(data.root), "--quiet"])
     assert stopped.value.code == 2
     assert f"{train.MIN_CUSTOMERS} at least" in capsys.readouterr().err
+
+
+def test_customers_whose_documents_lack_fields_are_trained_on_and_scored(data_copy: Layout):
+    """A CRM document with no birth date, first visit, address or web user (a new customer typed in by
+    hand) takes typical values: training and scoring carry on (K-means took no missing value)."""
+    with data_copy.profiles.open("ab") as profiles:
+        for n in range(30):
+            profiles.write(b'{"id": %d, "name": "Newcomer %d"}\n' % (10**9 + n, n))
+    run = train.train(data_copy, artifacts.models_dir(data_copy.root), progress=False)
+    insights = Insights.load(data_copy.root, run.parent)
+    assert insights.for_customer(10**9 + 1) is not None
