@@ -200,9 +200,15 @@ class Aggregator:
     # -- running -------------------------------------------------------------------------------------
 
     def start(self) -> Aggregator:
-        """Run on a background thread (a no-op when it runs already)."""
+        """Run on a background thread (a no-op when it runs already).
+
+        A daemon thread: librdkafka's ``Consumer.close`` has no timeout and can wait on for a broker that
+        has gone (seen as a test run that never exited), and a stuck close must not keep the process alive.
+        """
         if self._thread is None:
-            self._thread = threading.Thread(target=self.run, args=(self._stopping,), name="aggregator")
+            self._thread = threading.Thread(
+                target=self.run, args=(self._stopping,), name="aggregator", daemon=True
+            )
             self._thread.start()
         return self
 
@@ -211,6 +217,8 @@ class Aggregator:
         self._stopping.set()
         if self._thread is not None:
             self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.warning("aggregator %s did not stop within %.0f s (leaving the group)", self.id, timeout)
 
     def run(self, stopping: threading.Event) -> None:
         """Consume, aggregate and write until ``stopping`` is set."""

@@ -131,11 +131,17 @@ def test_each_kind_of_bad_message_is_dropped_counted_and_logged_at_a_limited_rat
     expected = {reason: 2 * len(values) for reason, values in bad.items()}
     wait_until(lambda: stream.health()["dropped"] == {**expected, "internal_error": 0})
     assert stream.health()["state"] == "live"
-    drop_logs = [
-        r for r in caplog.records if r.name == "connectors.clickstream.stream" and "dropped" in r.message
-    ]
-    assert {reason for reason in bad if any(reason in r.message for r in drop_logs)} == set(bad)
-    assert len(drop_logs) == len(bad), "each reason is logged once per interval, not once per message"
+
+    def drop_logs() -> list[logging.LogRecord]:
+        return [
+            r for r in caplog.records if r.name == "connectors.clickstream.stream" and "dropped" in r.message
+        ]
+
+    def logged() -> set[str]:  # the stream's thread logs just after it counts: poll for the last lines
+        return {reason for reason in bad if any(reason in r.message for r in drop_logs())}
+
+    wait_until(lambda: logged() == set(bad), message="a log line for each reason")
+    assert len(drop_logs()) == len(bad), "each reason is logged once per interval, not once per message"
 
 
 @pytest.mark.kafka
