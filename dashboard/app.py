@@ -103,12 +103,22 @@ def create_app(settings: Settings | None = None) -> pn.template.BootstrapTemplat
                 WrapUpView(store=store),
                 sizing_mode="stretch_width",
             ),
-            pn.Row(HeatmapView(store=store), MapView(store=store), sizing_mode="stretch_width"),
+            below_the_call(store),
             behind,
             ConnectionWatchdog(),
         ]
     )
     return page
+
+
+def below_the_call(store: CustomerStore) -> pn.viewable.Viewable:
+    """The heatmap and the map, built once the page has shown (Panel's ``defer_load``): they are below
+    the call's views and the slowest to draw, so the caller's name and the next best action come first."""
+    return pn.panel(
+        lambda: pn.Row(HeatmapView(store=store), MapView(store=store), sizing_mode="stretch_width"),
+        defer_load=True,
+        sizing_mode="stretch_width",
+    )
 
 
 def behind_the_scenes(store: CustomerStore) -> pn.Card:

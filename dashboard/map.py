@@ -29,7 +29,7 @@ from holoviews.operation.datashader import datashade, dynspread
 from panel.viewable import Viewer
 
 from dashboard.markup import HTMLText, escape, keeps_going
-from dashboard.services import Services
+from dashboard.services import Services, SharedResults
 from dashboard.store import CustomerStore
 
 NOT_SCORED = "not scored yet"
@@ -63,6 +63,18 @@ class CustomerMap:
     frame: pd.DataFrame  # id, longitude, latitude, tenure_years, persona_id, and a column per colouring
     colours: dict[str, str]  # "colouring:category" -> colour
     compiled: threading.Event = field(default_factory=threading.Event)  # set once Numba has compiled
+    subsets: SharedResults = field(default_factory=lambda: SharedResults(size=32))
+
+    def shown(self, colouring: str, persona: int | None) -> pd.DataFrame:
+        """The customers on the map (the persona's, when filtered) with the colouring as ``category``: one
+        frame per choice for every session (a copy per session was 2.4 MB at 100k customers)."""
+
+        def subset() -> pd.DataFrame:
+            column = COLOURINGS[colouring]
+            frame = self.frame if persona is None else self.frame[self.frame["persona_id"] == persona]
+            return frame[["longitude", "latitude", column]].rename(columns={column: "category"})
+
+        return self.subsets.get((colouring, persona), subset)
 
     def legend(self, colouring: str, counts: pd.Series) -> list[tuple[str, str, int]]:
         """(label, colour, customers shown) of each category of a colouring, in its order."""
@@ -155,7 +167,7 @@ class MapView(Viewer):
         self.note = HTMLText(css_classes=["c360-map-note"], sizing_mode="stretch_width")
         self.title = pn.pane.Markdown(margin=(0, 10))
         self._figure = None
-        self._last_shown: tuple = (None, None)
+        self._pending: tuple | None = None  # the view a selection moved to, until its image is drawn
         if self.store.services.models is None:  # after the attributes: the change runs the watchers
             self.param.colour_by.objects = ["Tenure"]
             self.colour_by = "Tenure"
@@ -200,19 +212,10 @@ class MapView(Viewer):
         self.pane = pn.pane.HoloViews(self.plot, sizing_mode="stretch_width", linked_axes=False)
         self.store.param.watch(self._move_to_customer, "record")
 
-    def _shown(self, colour_by: str, persona: int | None) -> pd.DataFrame:
-        """The customers on the map (the persona's, when filtered), with the colouring's ``category``."""
-        if self._last_shown[0] != (colour_by, persona):
-            column = COLOURINGS[colour_by]
-            frame = self.data.frame
-            if persona is not None:
-                frame = frame[frame["persona_id"] == persona]
-            shown = frame[["longitude", "latitude", column]].rename(columns={column: "category"})
-            self._last_shown = ((colour_by, persona), shown)
-        return self._last_shown[1]
-
     def _customers(self, colour_by: str, persona: int | None) -> hv.Points:
-        return hv.Points(self._shown(colour_by, persona), kdims=["longitude", "latitude"], vdims=["category"])
+        return hv.Points(
+            self.data.shown(colour_by, persona), kdims=["longitude", "latitude"], vdims=["category"]
+        )
 
     @param.depends("colour_by", "store.persona", watch=True)
     @keeps_going
@@ -220,7 +223,7 @@ class MapView(Viewer):
         """Title, legend (with how many customers each colour stands for) and note, before any drawing."""
         colour_by, persona = self.colour_by, self.store.persona
         column = COLOURINGS[colour_by]
-        counts = self._shown(colour_by, persona)["category"].value_counts()
+        counts = self.data.shown(colour_by, persona)["category"].value_counts()
         entries = "".join(
             f"<span class='c360-key'><span class='c360-swatch' style='background:{colour}'></span>"
             f"{escape(label)} <span class='c360-muted'>{count:,}</span></span>"
@@ -278,9 +281,19 @@ class MapView(Viewer):
         height = width * ((y.end - y.start) / (x.end - x.start) if x.end and y.end else 1 / ASPECT)
         x_range = (place["longitude"] - width / 2, place["longitude"] + width / 2)
         y_range = (place["latitude"] - height / 2, place["latitude"] + height / 2)
-        x.update(start=x_range[0], end=x_range[1])  # the browser's view moves…
+        x.update(start=x_range[0], end=x_range[1])  # the browser's view moves with the selection…
         y.update(start=y_range[0], end=y_range[1])
-        self.view.event(x_range=x_range, y_range=y_range)  # …and the image is drawn again for it
+        self._pending = (x_range, y_range)  # …and the image is drawn again for it right after
+        pn.state.execute(self._redraw, schedule=True)
+
+    @keeps_going
+    def _redraw(self) -> None:
+        """Draw the image for the latest selection's view, on the server's next tick: the selection's other
+        views reach the browser first, without waiting for the map (the slowest of them, profiled)."""
+        if self._pending is None:
+            return  # a quicker selection after it has drawn already
+        (x_range, y_range), self._pending = self._pending, None
+        self.view.event(x_range=x_range, y_range=y_range)
 
     def __panel__(self):
         choice = pn.widgets.RadioButtonGroup.from_param(

@@ -12,8 +12,12 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TypeVar
 
 import panel as pn
 
@@ -28,6 +32,35 @@ from models.insights import Insights, ModelsMissing
 
 log = logging.getLogger(__name__)
 _build_lock = threading.Lock()
+T = TypeVar("T")
+
+
+class SharedResults:
+    """What one session computed for a question, reused by every session of the process that asks it.
+
+    Twenty representatives with the same customer on screen re-scored her reasons and rebuilt her
+    timeline twenty times per click of hers (most of an idle server's CPU, profiled); keyed by what the
+    answer depends on (the record's version, her last click, the minute), it is computed once. Bounded:
+    the least recently used answers go first.
+    """
+
+    def __init__(self, size: int = 512):
+        self.size = size
+        self._answers: OrderedDict[Hashable, object] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """The answer for ``key``, computed (outside the lock) when no session has asked yet."""
+        with self._lock:
+            if key in self._answers:
+                self._answers.move_to_end(key)
+                return self._answers[key]
+        answer = compute()
+        with self._lock:
+            self._answers[key] = answer
+            while len(self._answers) > self.size:
+                self._answers.popitem(last=False)
+        return answer
 
 
 @dataclass
@@ -42,6 +75,7 @@ class Services:
     models_error: str = ""
     featured: list[int] = field(default_factory=list)
     desk: DeskStore | None = None  # the representatives' writes; opened from the settings when not given
+    shared: SharedResults = field(default_factory=SharedResults)  # answers every session may reuse
 
     def __post_init__(self) -> None:
         if self.desk is None:
@@ -68,9 +102,26 @@ class Services:
 
     def insights_for(self, customer_id: int, record=None):
         """The customer's insights with their live browsing, or None when models are not trained; with
-        their 360 ``record``, the likely reasons for their call too."""
+        their 360 ``record``, the likely reasons for their call too.
+
+        The same for every session within a minute until she clicks again (the evidence says "2 min
+        ago"; the hour of interest slides), so sessions share it (``shared``), keyed by the record's
+        version.
+        """
         if self.models is None:
             return None
+        if record is not None and not record.version:
+            return self._insights(customer_id, record)  # a record changed by hand: nothing to share
+        asked = (
+            "insights",
+            customer_id,
+            record.version if record is not None else None,
+            self.stream.last_seen(customer_id),
+            int(time.time() // 60),
+        )
+        return self.shared.get(asked, lambda: self._insights(customer_id, record))
+
+    def _insights(self, customer_id: int, record):
         interest = self.stream.recent_interest(customer_id, window=timedelta(hours=1))
         live = self.stream.customer_activity(customer_id) if record is not None else None
         return self.models.for_customer(

@@ -32,6 +32,7 @@ from connectors.catalog import (
 )
 from dashboard.clicks import LiveView
 from dashboard.markup import HTMLText, escape, keeps_going
+from dashboard.services import SharedResults
 
 KINDS: dict[str, str] = {
     "contact": "Contacts",
@@ -42,6 +43,7 @@ KINDS: dict[str, str] = {
 }
 PAGE_SIZE = 8
 KIOSK_ROWS = 5
+SHARED = SharedResults()  # a customer's timeline, built once per record version and click for every session
 
 
 @dataclass(frozen=True)
@@ -193,6 +195,10 @@ def timeline(
         *survey_entries(surveys),
         *sessions(all_clicks),
     ]
+    return newest_first(entries)
+
+
+def newest_first(entries: list[Entry]) -> list[Entry]:
     return sorted(entries, key=lambda entry: entry.at, reverse=True)
 
 
@@ -291,17 +297,29 @@ class TimelineView(LiveView):
         if shown == self._shown:
             return
         self._shown = shown
-        live = self.stream.customer_activity(customer_id) if seen is not None else pd.DataFrame()
+        entries = (
+            SHARED.get(
+                (record.version, seen, id(self.stream)),
+                lambda: self._record_entries(record, customer_id, seen),
+            )
+            if record.version
+            else self._record_entries(record, customer_id, seen)  # a record changed by hand
+        )
         desk = getattr(self.store, "desk_contacts", None)
-        self.entries = timeline(
-            [record.contacts, *([desk] if desk is not None else [])],
+        self.entries = newest_first([*entries, *contact_entries([desk])]) if desk is not None else entries
+        self._show()
+
+    def _record_entries(self, record, customer_id: int, seen) -> list[Entry]:
+        """The timeline from the record and the live clicks: the same for every session on this customer."""
+        live = self.stream.customer_activity(customer_id) if seen is not None else pd.DataFrame()
+        return timeline(
+            [record.contacts],
             record.holdings,
             record.transactions,
             record.surveys,
             [record.clicks, live],
             customer_id,
         )
-        self._show()
 
     def _turn(self, number: int) -> None:
         self.number = number

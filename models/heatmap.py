@@ -14,6 +14,7 @@ import pandas as pd
 from connectors.catalog import LABELS, PRODUCTS
 
 DIMMED = 0.3
+TITLE = "Customer profiles: product adoption by persona"
 
 
 def adoption_table(persona: np.ndarray, holdings: np.ndarray, names: list[str]) -> pd.DataFrame:
@@ -45,18 +46,25 @@ def persona_label(persona: int, name: str) -> str:
     return f"{persona} · {name}"
 
 
+def highlighting(labels, persona: int | None) -> tuple[np.ndarray, str]:
+    """Each cell's alpha (other personas dimmed when one is highlighted) and the title naming it, for
+    the cells' persona labels (``persona_label``) in their order."""
+    labels = np.asarray(labels, dtype=object)
+    if persona is None:
+        return np.ones(len(labels)), TITLE
+    lit = np.array([str(label).startswith(persona_label(persona, "")) for label in labels], dtype=bool)
+    title = f"{TITLE} (highlighted: {labels[lit][0]})" if lit.any() else TITLE
+    return np.where(lit, 1.0, DIMMED), title
+
+
 def heatmap(table: pd.DataFrame, highlight_persona: int | None = None) -> hv.HeatMap:
     """The heatmap of :func:`adoption_table`; other personas are dimmed when one is highlighted."""
-    lit = table["persona"] == highlight_persona if highlight_persona is not None else True
-    data = table.assign(alpha=np.where(lit, 1.0, DIMMED))
+    alpha, title = highlighting(table["persona_label"], highlight_persona)
+    data = table.assign(alpha=alpha)
     product_axis = hv.Dimension("product_label", label="Product", values=[LABELS[p] for p in PRODUCTS])
     persona_axis = hv.Dimension(
         "persona_label", label="Persona", values=list(dict.fromkeys(data["persona_label"]))
     )
-    title = "Customer profiles: product adoption by persona"
-    if highlight_persona is not None:
-        chosen = data.loc[data["persona"] == highlight_persona, "persona_label"]
-        title += f" (highlighted: {chosen.iloc[0]})" if len(chosen) else ""
     return hv.HeatMap(
         data,
         kdims=[product_axis, persona_axis],

@@ -89,6 +89,22 @@ class CustomerRecord:
     contacts: pd.DataFrame = field(default_factory=lambda: _frame(CONTACTS.empty_table(), CONTACTS))
     contacts_error: str | None = None  # why the contact history is missing, as banking_error says for banking
     clicks: pd.DataFrame = field(default_factory=lambda: _frame(CLICKS.empty_table(), CLICKS))  # last 30 days
+    # Equal versions, equal content, so sessions may share what is computed from it; set by the directory
+    # only, so a copy changed by hand (dataclasses.replace) has none and shares nothing.
+    version: str = field(default="", init=False)
+
+
+def record_version(
+    generation: str, customer_id: int, holdings, transactions, contacts, banking: CoreBanking | None
+) -> str:
+    """Names a 360 record's content: the build and delta it was read from, and in MySQL mode (where a row
+    may change at any moment) a digest of what MySQL answered."""
+    if banking is None:
+        return f"{generation}/{customer_id}"
+    digest = hashlib.sha256()
+    for table in (holdings, transactions, contacts):
+        digest.update(pd.util.hash_pandas_object(table, index=False).to_numpy().tobytes())
+    return f"{generation}/{customer_id}/{digest.hexdigest()[:16]}"
 
 
 def _show(title: str, statement: str, params: dict | tuple) -> str:
@@ -112,6 +128,7 @@ class _Generation:
         self.banking_error, self.contacts_error = errors  # why the Parquet tables cannot answer
         self.sources = (found or made.meta)["sources"]
         self.pointers = _pointers(made)
+        self.name = f"{made.folder}/{(found or {}).get('name', 'build')}"  # names what it holds
         self._users = 0
         self._retired = False
         self._lock = threading.Lock()
@@ -260,7 +277,7 @@ class Directory:
             finally:
                 cursor.close()
         photo = self.layout.photos / Path(str(profile.get("photo") or "")).name
-        return CustomerRecord(
+        record = CustomerRecord(
             profile=profile,
             holdings=holdings,
             transactions=transactions,
@@ -274,6 +291,10 @@ class Directory:
             contacts_error=contacts_error,
             clicks=_frame(clicks, CLICKS),
         )
+        record.version = record_version(
+            generation.name, customer_id, holdings, transactions, contacts, self.banking
+        )
+        return record
 
     def attach_scores(
         self, scores: pd.DataFrame | Callable[[], pd.DataFrame], version: str | None = None

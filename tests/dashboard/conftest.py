@@ -57,6 +57,13 @@ def services(dashboard_settings: config.Settings) -> Iterator[Services]:
         built.close()
 
 
+@pytest.fixture
+def offline_customer(services: Services) -> int:
+    """A customer with no website account: the replayed stream never moves their last click."""
+    web = set(services.directory.web_users()["customer_id"])
+    return next(customer for customer in range(3, 10_000) if customer not in web)
+
+
 class DashboardServer:
     """`python -m dashboard` in its own process, restartable on the same port; ``environment`` adds
     settings, and ``log`` (a file) keeps what the server prints."""

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import orjson
 import pandas as pd
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 
 from connectors.desk import SQLiteDesk
 from connectors.layout import Layout
@@ -46,7 +47,14 @@ def _text(page, css_class: str) -> str:
 
 
 def _open(page, url: str) -> None:
-    page.goto(url)
+    """Open the screen; a page whose server came back may reload itself meanwhile (its watchdog), which
+    aborts the navigation: then it is opened again."""
+    try:
+        page.goto(url)
+    except PlaywrightError as error:
+        if "ERR_ABORTED" not in str(error):
+            raise
+        page.goto(url)
     page.locator(".c360-wrapup").first.wait_for(timeout=60_000)
 
 

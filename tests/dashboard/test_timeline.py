@@ -188,3 +188,14 @@ def test_a_produced_click_extends_the_current_web_session_within_seconds(
     )
     assert view.entries[0].flags == ("Personal Credit Card › close",)
     assert "Personal Credit Card › close" in view.body.object
+
+
+def test_sessions_on_the_same_customer_share_one_timeline(services, offline_customer):
+    kiosk, other, screen = (CustomerStore(services, desk=desk) for desk in (False, False, True))
+    for store in (kiosk, other, screen):
+        store.customer_id = offline_customer
+    shared = TimelineView(store=kiosk, stream=services.stream, kiosk=True)
+    alone = TimelineView(store=other, stream=services.stream, kiosk=True)
+    assert shared.entries is alone.entries, "built once for both sessions (no wrap-ups of the desk's)"
+    with_desk = TimelineView(store=screen, stream=services.stream)
+    assert set(shared.entries) <= set(with_desk.entries)

@@ -253,3 +253,36 @@ def test_behind_the_scenes_lists_skipped_lines_and_the_marker_shows_only_then(st
     assert "8 source lines skipped" in html and "<b>crm/profiles.jsonl</b>: 8 lines skipped" in html
     assert "7 not valid JSON (lines 3, 9, 12, 20, 31, …)" in html
     assert "1 id already read on an earlier line (the first line wins) (line 3001)" in html
+
+
+def _other_persona(store, services) -> int:
+    """A customer whose persona differs from the selected customer's."""
+    scores = services.models.scores()
+    return int(scores.loc[scores["persona"] != store.insights.persona.id, "customer_id"].iloc[0])
+
+
+def test_the_heatmap_relights_the_drawn_figure_for_a_new_persona(store, services):
+    heatmap = HeatmapView(store=store)
+    root = heatmap.pane.get_root()
+    (source, title), first = heatmap._drawn[0], store.insights.persona
+    assert f"highlighted: {first.id} · {first.name}" in title.text
+    store.customer_id = _other_persona(store, services)
+    now = store.insights.persona
+    assert heatmap._drawn[0][0] is source, "the figure is changed, not drawn again"
+    assert f"highlighted: {now.id} · {now.name}" in title.text
+    lit = {
+        label
+        for label, alpha in zip(source.data["persona_label"], source.data["alpha"], strict=True)
+        if alpha == 1.0
+    }
+    assert lit == {f"{now.id} · {now.name}"}
+    heatmap.pane._cleanup(root)
+
+
+def test_sessions_on_the_same_customer_share_one_answer(services, offline_customer):
+    first, second = CustomerStore(services), CustomerStore(services)
+    first.customer_id = second.customer_id = offline_customer
+    assert first.record is not second.record and first.record.version == second.record.version
+    assert first.insights is second.insights, "scored once for both sessions"
+    first.customer_id = HOSTILE_ID
+    assert first.insights is not second.insights and first.insights.customer_id == HOSTILE_ID

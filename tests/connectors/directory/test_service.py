@@ -3,6 +3,7 @@ record from the embedded engine and from the real MariaDB, faults, malformed lin
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 
@@ -424,6 +425,26 @@ def test_the_360_record_is_the_same_from_mariadb_and_from_the_embedded_engine(
             pd.testing.assert_frame_equal(
                 directory.search("ar", sort=sort).rows, remote.search("ar", sort=sort).rows
             )
+
+
+@pytest.mark.mariadb
+def test_a_records_version_names_what_mariadb_answered(banking_url, sample_layout, mariadb):
+    """Sessions share what is computed from equal versions: a changed row in MySQL must change it."""
+    with Directory(Settings(data_dir=sample_layout.root, mysql_url=banking_url)) as remote:
+        before = remote.customer(7)
+        assert before.version and remote.customer(7).version == before.version
+        assert remote.customer(8).version != before.version
+        change = "UPDATE transactions SET amount = amount + {} WHERE customer_id = 7 ORDER BY date LIMIT 1"
+        with mariadb.connect(database="c360_directory_tests") as connection, connection.cursor() as cursor:
+            cursor.execute(change.format(1))
+            connection.commit()
+            try:
+                assert remote.customer(7).version != before.version
+            finally:
+                cursor.execute(change.format(-1))
+                connection.commit()
+        assert remote.customer(7).version == before.version
+        assert dataclasses.replace(before, banking_error="changed by hand").version == ""
 
 
 @pytest.mark.mariadb
