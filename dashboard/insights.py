@@ -9,6 +9,7 @@ import param
 from panel.viewable import Viewer
 
 from dashboard.markup import HTMLText, escape, keeps_going, tip
+from dashboard.services import live_key
 from dashboard.store import CustomerStore
 from dashboard.timer import SessionTimer
 from models import nba
@@ -115,7 +116,7 @@ class InsightsView(Viewer):
         customer_id = self.store.customer_id
         if customer_id is None or self.store.insights is None:
             return
-        asked = (customer_id, self.store.services.stream.last_seen(customer_id), int(time.time() // 60))
+        asked = (customer_id, live_key(self.store.services.stream, customer_id), int(time.time() // 60))
         if asked == self._asked:
             return
         self._asked = asked

@@ -33,6 +33,25 @@ from models.insights import Insights, ModelsMissing
 log = logging.getLogger(__name__)
 _build_lock = threading.Lock()
 T = TypeVar("T")
+CLICKING_S = 5  # while a customer clicks more often than this, her live answers are shared per window
+
+
+def live_key(stream: LiveState, customer_id: int) -> tuple:
+    """What a customer's live answers (reasons, offers, timeline) depend on: her last click; while she
+    clicks within ``CLICKING_S`` of now, the ``CLICKING_S``-second window instead.
+
+    At 150,000 clicks a second over 100,000 customers each clicks 1.5 times a second, so twenty sessions
+    polling her at different moments each saw a new last click and computed alone (14% of a core,
+    ``bench.scale``). A window's answer may miss her clicks later in it; the next window, or her last
+    click once she stops, brings them.
+    """
+    seen = stream.last_seen(customer_id)
+    if seen is None:
+        return (None,)
+    now = time.time()
+    if now - seen.at.timestamp() > CLICKING_S:
+        return (seen,)
+    return ("clicking", int(now // CLICKING_S))
 
 
 class SharedResults:
@@ -106,7 +125,7 @@ class Services:
 
         The same for every session within a minute until she clicks again (the evidence says "2 min
         ago"; the hour of interest slides), so sessions share it (``shared``), keyed by the record's
-        version.
+        version and ``live_key``.
         """
         if self.models is None:
             return None
@@ -116,7 +135,7 @@ class Services:
             "insights",
             customer_id,
             record.version if record is not None else None,
-            self.stream.last_seen(customer_id),
+            live_key(self.stream, customer_id),
             int(time.time() // 60),
         )
         return self.shared.get(asked, lambda: self._insights(customer_id, record))

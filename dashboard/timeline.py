@@ -32,7 +32,7 @@ from connectors.catalog import (
 )
 from dashboard.clicks import LiveView
 from dashboard.markup import HTMLText, escape, keeps_going
-from dashboard.services import SharedResults
+from dashboard.services import SharedResults, live_key
 
 KINDS: dict[str, str] = {
     "contact": "Contacts",
@@ -292,26 +292,25 @@ class TimelineView(LiveView):
             self.body.object = "<p class='c360-muted'>No customer selected.</p>"
             return
         customer_id = int(record.profile["id"])
-        seen = self.stream.last_seen(customer_id)
-        shown = (id(record), seen)
+        live = live_key(self.stream, customer_id)
+        shown = (id(record), live)
         if shown == self._shown:
             return
         self._shown = shown
         entries = (
             SHARED.get(
-                (record.version, seen, id(self.stream)),
-                lambda: self._record_entries(record, customer_id, seen),
+                (record.version, live, id(self.stream)), lambda: self._record_entries(record, customer_id)
             )
             if record.version
-            else self._record_entries(record, customer_id, seen)  # a record changed by hand
+            else self._record_entries(record, customer_id)  # a record changed by hand
         )
         desk = getattr(self.store, "desk_contacts", None)
         self.entries = newest_first([*entries, *contact_entries([desk])]) if desk is not None else entries
         self._show()
 
-    def _record_entries(self, record, customer_id: int, seen) -> list[Entry]:
+    def _record_entries(self, record, customer_id: int) -> list[Entry]:
         """The timeline from the record and the live clicks: the same for every session on this customer."""
-        live = self.stream.customer_activity(customer_id) if seen is not None else pd.DataFrame()
+        live = self.stream.customer_activity(customer_id)
         return timeline(
             [record.contacts],
             record.holdings,

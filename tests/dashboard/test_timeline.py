@@ -9,6 +9,7 @@ import pytest
 
 from connectors import config
 from connectors.directory import Directory
+from dashboard.services import live_key
 from dashboard.store import CustomerStore
 from dashboard.timeline import KINDS, TimelineView, entries_html, page_of_entries, sessions, timeline
 from tests.dashboard.conftest import HOSTILE_ID, HOSTILE_NOTE
@@ -179,6 +180,9 @@ def test_a_produced_click_extends_the_current_web_session_within_seconds(
     wait_until(
         lambda: view.refresh() or view.entries[0].title.startswith("Web session · 1 click"), timeout=15
     )
+    assert live_key(stream, 1)[0] == "clicking", "while she clicks, sessions share per window"
+    twin = TimelineView(store=Selection(record=record), stream=stream)
+    assert twin.entries is view.entries or twin._shown != view._shown  # shared, unless a window ended
     send_messages(
         kafka_settings,
         [click_message(erika, "personal_credit_card", f"{SITE}/accounts/personal-credit-card/close")],
