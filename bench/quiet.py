@@ -7,8 +7,8 @@ session's servers) takes cycles from a benchmark and makes its figures worthless
 help here: with the kernel's scheduler autogroups on (``/proc/sys/kernel/sched_autogroup_enabled``), CPU is
 shared between sessions first and a process's nice value only counts inside its own session, so the other
 sessions get their autogroup's nice raised too (``/proc/PID/autogroup``). Every other process gets CPU and
-I/O priority idle (nice 19, ``ionice -c3``) for the run; the benchmark runs in a session of its own, and its
-descendants keep their priority. Needs permission to renice other users' processes (root, or
+I/O priority idle (nice 19, ``ionice -c3``) before the benchmark starts; it runs in a session of its own, and
+its descendants keep their priority. Needs permission to renice other users' processes (root, or
 CAP_SYS_NICE); without it, what could not be changed is listed and the run goes on.
 """
 
@@ -102,15 +102,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.command:
         parser.error("name the command to run, e.g. python -m bench.quiet python -m bench.map --json")
-    benchmark = subprocess.Popen(args.command, start_new_session=True)
-    saved, failed = quiet_others(_descendants(os.getpid()) | _descendants(benchmark.pid))
+    saved, failed = quiet_others(_descendants(os.getpid()))  # before it starts: it runs quiet from the start
     if failed:
         print(f"bench.quiet: could not lower {len(failed)} processes: {failed[:5]}", file=sys.stderr)
     try:
-        return benchmark.wait()
-    except KeyboardInterrupt:
-        benchmark.terminate()
-        return benchmark.wait()
+        benchmark = subprocess.Popen(args.command, start_new_session=True)
+        try:
+            return benchmark.wait()
+        except KeyboardInterrupt:
+            benchmark.terminate()
+            return benchmark.wait()
     finally:
         restore(saved)
 
