@@ -25,36 +25,19 @@ IDLE_IO = "3"
 
 
 def _others(protected: set[int]) -> list[int]:
-    """User processes other than pid 1, kernel threads (children of kthreadd) and ``protected``."""
-    pids = []
+    """User processes other than pid 1, kernel threads (kthreadd, pid 2, and its children) and
+    ``protected``."""
+    pids, skipped = [], protected | {1, 2}
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) in protected or entry.name == "1":
+        if not entry.name.isdigit() or int(entry.name) in skipped:
             continue
         try:
             ppid = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
         except (OSError, IndexError, ValueError):
             continue  # gone meanwhile
-        if ppid != 2 and int(entry.name) != 2:
+        if ppid != 2:
             pids.append(int(entry.name))
     return pids
-
-
-def _descendants(root: int) -> set[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = {root}, [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
 
 
 def _autogroup_nice(pid: int) -> int | None:
@@ -78,14 +61,15 @@ def quiet_others(protected: set[int]) -> tuple[dict[int, tuple[int, int | None]]
             os.setpriority(os.PRIO_PROCESS, pid, 19)
             if saved[pid][1] is not None:
                 _set_autogroup(pid, 19)
-        except (OSError, ProcessLookupError) as error:
+        except OSError as error:  # gone meanwhile, or not ours to change
             failed.append(f"{pid}: {error}")
     subprocess.run(["ionice", "-c", IDLE_IO, "-p", *map(str, saved)], capture_output=True, check=False)
     return saved, failed
 
 
 def restore(saved: dict[int, tuple[int, int | None]]) -> None:
-    """Put back the nice values (and autogroup nice values) of the processes still running."""
+    """Put back the nice values (and autogroup nice values) of the processes still running; their I/O
+    class goes back to the default (what nearly every process has)."""
     for pid, (nice, group) in saved.items():
         try:
             os.setpriority(os.PRIO_PROCESS, pid, nice)
@@ -102,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.command:
         parser.error("name the command to run, e.g. python -m bench.quiet python -m bench.map --json")
-    saved, failed = quiet_others(_descendants(os.getpid()))  # before it starts: it runs quiet from the start
+    saved, failed = quiet_others({os.getpid()})  # before the benchmark starts: it runs quiet from the start
     if failed:
         print(f"bench.quiet: could not lower {len(failed)} processes: {failed[:5]}", file=sys.stderr)
     try:

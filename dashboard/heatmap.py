@@ -34,7 +34,7 @@ class HeatmapView(Viewer):
         if models is None:
             self.pane = HTMLText("<p class='c360-muted'>The heatmap appears once models are trained.</p>")
             return
-        self._drawn: list = []  # (cells' data source, title) of each figure drawn of this view
+        self._drawn: dict = {}  # cells' data source id -> (source, title), of each figure drawn of this view
         self._follow_persona()
         plot = models.heatmap(highlight_persona=self.highlight).opts(hooks=[self._keep_figure])
         self.tap = hv.streams.Tap(source=plot, x=None, y=None)
@@ -49,12 +49,12 @@ class HeatmapView(Viewer):
 
     def _keep_figure(self, plot, element) -> None:
         source = plot.handles["glyph_renderer"].data_source
-        self._drawn.append((source, plot.state.title))
+        self._drawn[source.id] = (source, plot.state.title)  # the hook runs again when a plot updates
         self._relight(source, plot.state.title)
 
     @param.depends("highlight", watch=True)
     def _highlight(self) -> None:
-        for source, title in self._drawn:
+        for source, title in self._drawn.values():
             self._relight(source, title)
 
     def _relight(self, source, title) -> None:

@@ -54,6 +54,14 @@ def live_key(stream: LiveState, customer_id: int) -> tuple:
     return ("clicking", int(now // CLICKING_S))
 
 
+def record_key(record, *parts: Hashable) -> tuple | None:
+    """The key of an answer computed from a 360 ``record`` (or from none) and ``parts``; None, never
+    shared, for a record without a version (a copy changed by hand: its content is not what it names)."""
+    if record is None:
+        return (None, *parts)
+    return (record.version, *parts) if record.version else None
+
+
 class SharedResults:
     """What one session computed for a question, reused by every session of the process that asks it.
 
@@ -68,8 +76,11 @@ class SharedResults:
         self._answers: OrderedDict[Hashable, object] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: Hashable, compute: Callable[[], T]) -> T:
-        """The answer for ``key``, computed (outside the lock) when no session has asked yet."""
+    def get(self, key: Hashable | None, compute: Callable[[], T]) -> T:
+        """The answer for ``key``, computed (outside the lock) when no session has asked yet; a key of
+        None is computed every time and kept for nobody."""
+        if key is None:
+            return compute()
         with self._lock:
             if key in self._answers:
                 self._answers.move_to_end(key)
@@ -129,14 +140,8 @@ class Services:
         """
         if self.models is None:
             return None
-        if record is not None and not record.version:
-            return self._insights(customer_id, record)  # a record changed by hand: nothing to share
-        asked = (
-            "insights",
-            customer_id,
-            record.version if record is not None else None,
-            live_key(self.stream, customer_id),
-            int(time.time() // 60),
+        asked = record_key(
+            record, "insights", customer_id, live_key(self.stream, customer_id), int(time.time() // 60)
         )
         return self.shared.get(asked, lambda: self._insights(customer_id, record))
 

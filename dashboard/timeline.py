@@ -4,7 +4,9 @@ Past contacts (reason, outcome, agent note), accounts opened and closed, notable
 unusual, declined, disputed, with a fee: :func:`connectors.catalog.notable_charges`), survey answers, and
 web sessions: clicks more than 30 minutes apart start a new session, which lists the products seen and the
 pages that matter (apply, close, transfer-out). The clicks are the record's last 30 days and the live
-stream's latest, so a new click of the customer's extends the current session within a pull (2 s).
+stream's latest, so a new click of the customer's extends the current session within a pull (2 s); while
+she clicks within 5 s of the last, within the next 5-second window (``dashboard.services.live_key``: every
+session on her shares one timeline per window).
 
 Contacts come as a list of frames in the contact center's columns (``catalog.CONTACT_COLUMNS``): the contact
 center's history from the record and the desk's wrap-ups from the store (``store.desk_contacts``, read on
@@ -32,7 +34,7 @@ from connectors.catalog import (
 )
 from dashboard.clicks import LiveView
 from dashboard.markup import HTMLText, escape, keeps_going
-from dashboard.services import SharedResults, live_key
+from dashboard.services import SharedResults, live_key, record_key
 
 KINDS: dict[str, str] = {
     "contact": "Contacts",
@@ -297,12 +299,8 @@ class TimelineView(LiveView):
         if shown == self._shown:
             return
         self._shown = shown
-        entries = (
-            SHARED.get(
-                (record.version, live, id(self.stream)), lambda: self._record_entries(record, customer_id)
-            )
-            if record.version
-            else self._record_entries(record, customer_id)  # a record changed by hand
+        entries = SHARED.get(
+            record_key(record, live, id(self.stream)), lambda: self._record_entries(record, customer_id)
         )
         desk = getattr(self.store, "desk_contacts", None)
         self.entries = newest_first([*entries, *contact_entries([desk])]) if desk is not None else entries

@@ -264,11 +264,12 @@ def _other_persona(store, services) -> int:
 def test_the_heatmap_relights_the_drawn_figure_for_a_new_persona(store, services):
     heatmap = HeatmapView(store=store)
     root = heatmap.pane.get_root()
-    (source, title), first = heatmap._drawn[0], store.insights.persona
+    [(source, title)], first = heatmap._drawn.values(), store.insights.persona
     assert f"highlighted: {first.id} · {first.name}" in title.text
     store.customer_id = _other_persona(store, services)
     now = store.insights.persona
-    assert heatmap._drawn[0][0] is source, "the figure is changed, not drawn again"
+    [(drawn, _)] = heatmap._drawn.values()
+    assert drawn is source, "the figure is changed, not drawn again"
     assert f"highlighted: {now.id} · {now.name}" in title.text
     lit = {
         label
