@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+
+import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from connectors.catalog import CLICK_DAYS, LEAVING_PAGES, PRODUCTS, SERVICING_PAGES, SHOPPING_PAGES, SITE
 from connectors.sample.traits import ADOPTION, P, People, segment_table, sigmoid
@@ -44,7 +49,7 @@ def page_code(section: str, page: str) -> int:
 def click_frame(
     rng: np.random.Generator, user_id: np.ndarray, ts: np.ndarray, url: np.ndarray
 ) -> pd.DataFrame:
-    """Clicks as compact codes (see :func:`click_lines`), with a device and a response time drawn for each."""
+    """Clicks as compact codes (see :func:`write_clicks`), with a device and a response time drawn for each."""
     m = len(ts)
     os_p = np.array(list(OS_SHARE.values()))
     br_p = np.array(list(BROWSER_SHARE.values()))
@@ -82,7 +87,7 @@ def _click_times(rng: np.random.Generator, owner: np.ndarray, observed_day: np.n
 def draw_clicks(
     rng: np.random.Generator, people: People, web_user_id: np.ndarray, observed_day: np.ndarray
 ) -> pd.DataFrame:
-    """Website clicks of each customer's last 30 days as compact codes (see :func:`click_lines` for the format).
+    """Website clicks of each customer's last 30 days as compact codes (see :func:`write_clicks` for the format).
 
     A former customer's last 30 days end on the day they left.
     """
@@ -119,26 +124,51 @@ def draw_clicks(
     return click_frame(rng, web_user_id[owner], ts, product * PAGES_PER_PRODUCT + page)
 
 
-def click_lines(clicks: pd.DataFrame) -> list[str]:
-    """JSON lines in exactly the original demo's click message format, from compact click codes."""
-    stamps = np.char.replace(
-        np.datetime_as_string(clicks["ts"].to_numpy().astype("datetime64[s]"), unit="s"), "T", " "
+def write_clicks(path: Path, parts: Sequence[pd.DataFrame]) -> int:
+    """Write the compact clicks of ``parts`` to ``path`` as JSON lines in exactly the original demo's click
+    message format, in time order (then by user, then as drawn); return how many.
+
+    DuckDB builds the lines on every core and streams them back in batches of Arrow text, each written as
+    one buffer: 3 s for the 5.3M clicks of 1M customers, where Python's f-strings took 13 s.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    clicks = pd.concat(parts, ignore_index=True)
+    clicks = clicks.iloc[np.lexsort((clicks["user_id"].to_numpy(), clicks["ts"].to_numpy()))]
+    heads = pa.array([f'"os":"{o}","browser":"{b}"' for o in OS_NAMES for b in BROWSER_NAMES])
+    tails = pa.array(
+        [f'"product":"{PRODUCTS[p]}","url":"{u}"' for p, u in zip(URL_PRODUCT, URLS, strict=True)]
     )
-    heads = np.array([f'"os":"{o}","browser":"{b}"' for o in OS_NAMES for b in BROWSER_NAMES], dtype=object)
-    tails = np.array(
-        [f'"product":"{PRODUCTS[p]}","url":"{u}"' for p, u in zip(URL_PRODUCT, URLS, strict=True)],
-        dtype=object,
+    head = clicks["os"].to_numpy().astype(np.int16) * len(BROWSER_NAMES) + clicks["browser"].to_numpy()
+    table = pa.table(
+        {
+            "user_id": clicks["user_id"].to_numpy(),
+            "ts": clicks["ts"].to_numpy(),
+            "head": pa.DictionaryArray.from_arrays(head, heads),
+            "response_time_ms": clicks["response_time_ms"].to_numpy(),
+            "tail": pa.DictionaryArray.from_arrays(clicks["url"].to_numpy(), tails),
+        }
     )
-    head = heads[clicks["os"].to_numpy().astype(np.int64) * len(BROWSER_NAMES) + clicks["browser"].to_numpy()]
-    tail = tails[clicks["url"].to_numpy()]
-    return [
-        f'{{"user_id":{u},"datetime":"{d}",{h},"response_time_ms":{r},{t}}}\n'
-        for u, d, h, r, t in zip(
-            clicks["user_id"].to_numpy(),
-            stamps,
-            head,
-            clicks["response_time_ms"].to_numpy(),
-            tail,
-            strict=True,
-        )
-    ]
+    con = duckdb.connect()
+    try:
+        con.register("clicks", table)
+        # A projection alone, no ORDER BY and no join: DuckDB keeps the sorted table's order
+        # (preserve_insertion_order, on by default); a whole-second TIMESTAMP's text is exactly the
+        # original's "YYYY-MM-DD HH:MM:SS".
+        batches = con.sql(
+            """
+            SELECT '{"user_id":' || user_id || ',"datetime":"' || make_timestamp(ts * 1000000)::VARCHAR
+                   || '",' || head || ',"response_time_ms":' || response_time_ms || ',' || tail
+                   || E'}\n' AS line
+            FROM clicks
+            """
+        ).to_arrow_reader(1_000_000)
+        with path.open("wb") as out:
+            for batch in batches:
+                text = batch.column(0).cast(pa.large_string())
+                offsets = np.frombuffer(text.buffers()[1], dtype=np.int64)[
+                    text.offset : text.offset + len(text) + 1
+                ]
+                out.write(memoryview(text.buffers()[2])[offsets[0] : offsets[-1]])
+    finally:
+        con.close()
+    return len(clicks)

@@ -30,10 +30,11 @@ import os
 import shutil
 import tempfile
 from collections import deque
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import date
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import orjson
@@ -47,7 +48,7 @@ from connectors.desk.sqlite import carry_over
 from connectors.layout import Layout
 from connectors.sample import draws
 from connectors.sample.avatars import draw_avatars
-from connectors.sample.clicks import click_lines
+from connectors.sample.clicks import write_clicks
 from connectors.sample.offers import write_history
 from connectors.sample.pools import Pools
 
@@ -109,17 +110,6 @@ def _write_surveys(folder: Path, rows: list[dict]) -> int:
     return len(rows)
 
 
-def _write_clicks(path: Path, parts: list[pd.DataFrame]) -> int:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    clicks = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["ts"])
-    order = np.lexsort((clicks["user_id"].to_numpy(), clicks["ts"].to_numpy()))
-    clicks = clicks.iloc[order]
-    with path.open("w", encoding="utf-8") as out:
-        for start in range(0, len(clicks), 1_000_000):
-            out.writelines(click_lines(clicks.iloc[start : start + 1_000_000]))
-    return len(clicks)
-
-
 def generate(
     data_dir: Path,
     customers: int,
@@ -172,6 +162,7 @@ def ensure(data_dir: Path, customers: int, seed: int = 360) -> Layout:
 
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 _worker_pools: Pools | None = None
 
 
@@ -185,28 +176,50 @@ def _make_chunk(seed: int, index: int, first_id: int, count: int, as_of: date) -
     return draws.generate_chunk(_worker_pools, seed, index, first_id, count, as_of, PHOTO_COUNT)
 
 
-def _chunks(customers: int, seed: int, as_of: date) -> Iterator[tuple[int, draws.Chunk]]:
-    """Chunks in id order, computed on every core, with only a few in flight to bound memory."""
-    jobs = [
+def _jobs(customers: int, seed: int, as_of: date) -> list[tuple[int, int, int, int, date]]:
+    return [
         (seed, index, first_id, min(CHUNK_SIZE, customers + 1 - first_id), as_of)
         for index, first_id in enumerate(range(1, customers + 1, CHUNK_SIZE))
     ]
-    workers = min(os.cpu_count() or 1, len(jobs), 4)
+
+
+def _workers(seed: int, workers: int) -> ProcessPoolExecutor | None:
+    """The worker processes (forked while the main process is still small), or None to work in this one:
+    one core, or a single chunk."""
     if workers <= 1:
         _init_worker(seed)
+        return None
+    return ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(seed,))
+
+
+def _chunks(
+    pool: ProcessPoolExecutor | None, jobs: list, in_flight: int
+) -> Iterator[tuple[int, draws.Chunk]]:
+    """Chunks in id order, computed on every core. Two a worker are in flight, so a worker never waits
+    for the main process to write the chunk before it (measured at 1M: 6 s of idle workers with one), and
+    memory stays bounded whatever the size."""
+    if pool is None:
         for job in jobs:
             yield job[3], _make_chunk(*job)
         return
-    with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(seed,)) as pool:
-        pending: deque = deque()
-        for job in jobs:
-            pending.append((job[3], pool.submit(_make_chunk, *job)))
-            if len(pending) > workers:
-                count, future = pending.popleft()
-                yield count, future.result()
-        while pending:
+    pending: deque = deque()
+    for job in jobs:
+        pending.append((job[3], pool.submit(_make_chunk, *job)))
+        if len(pending) > in_flight:
             count, future = pending.popleft()
             yield count, future.result()
+    while pending:
+        count, future = pending.popleft()
+        yield count, future.result()
+
+
+def _beside(pool: ProcessPoolExecutor | None, function: Callable[..., T], *args: object) -> Future[T]:
+    """``function(*args)`` in a worker while the main process goes on, or here and now without workers."""
+    if pool is not None:
+        return pool.submit(function, *args)
+    future: Future[T] = Future()
+    future.set_result(function(*args))
+    return future
 
 
 def _generate_into(out: Layout, customers: int, seed: int, as_of: date, progress: bool) -> dict:
@@ -223,35 +236,47 @@ def _generate_into(out: Layout, customers: int, seed: int, as_of: date, progress
     former: list[np.ndarray] = []
     offers: list[pd.DataFrame] = []
     bar = tqdm(total=customers, unit=" customers", desc="Generating", disable=not progress, unit_scale=True)
-    with out.profiles.open("wb") as profiles:
-        for count, chunk in _chunks(customers, seed, as_of):
-            profiles.write(chunk.profiles)
-            accounts.write(chunk.accounts)
-            first_tx = transactions.rows + 1
-            chunk.transactions.insert(
-                0, "transaction_id", np.arange(first_tx, first_tx + len(chunk.transactions))
-            )
-            transactions.write(chunk.transactions)
-            contact_ids = np.arange(contacts.rows + 1, contacts.rows + 1 + len(chunk.contacts))
-            chunk.contacts.insert(0, "contact_id", contact_ids)
-            chunk.contact_truth.insert(0, "contact_id", contact_ids)
-            contacts.write(chunk.contacts)
-            offers.append(chunk.offers.assign(contact=contact_ids[chunk.offers["contact"].to_numpy()]))
-            contact_truth.write(chunk.contact_truth)
-            truth.write(chunk.truth)
-            surveys.extend(chunk.surveys)
-            clicks.append(chunk.clicks)
-            former.append(chunk.truth.loc[chunk.truth["former"], "customer_id"].to_numpy())
-            bar.update(count)
-    bar.set_description("Writing clicks and surveys")
-    for sink in (accounts, transactions, contacts, truth, contact_truth):
-        sink.close()
-    survey_rows = _write_surveys(out.surveys, surveys)
-    click_rows = _write_clicks(out.clicks, clicks)
-    bar.set_description("Writing the offer history")
-    offer_rows = write_history(
-        out.desk, pd.concat(offers, ignore_index=True), np.datetime64(as_of.isoformat(), "s")
-    )
+    jobs = _jobs(customers, seed, as_of)
+    workers = min(os.cpu_count() or 1, len(jobs), 4)
+    pool = _workers(seed, workers)
+    try:
+        with out.profiles.open("wb") as profiles:
+            for count, chunk in _chunks(pool, jobs, 2 * workers):
+                profiles.write(chunk.profiles)
+                accounts.write(chunk.accounts)
+                first_tx = transactions.rows + 1
+                chunk.transactions.insert(
+                    0, "transaction_id", np.arange(first_tx, first_tx + len(chunk.transactions))
+                )
+                transactions.write(chunk.transactions)
+                contact_ids = np.arange(contacts.rows + 1, contacts.rows + 1 + len(chunk.contacts))
+                chunk.contacts.insert(0, "contact_id", contact_ids)
+                chunk.contact_truth.insert(0, "contact_id", contact_ids)
+                contacts.write(chunk.contacts)
+                offers.append(chunk.offers.assign(contact=contact_ids[chunk.offers["contact"].to_numpy()]))
+                contact_truth.write(chunk.contact_truth)
+                truth.write(chunk.truth)
+                surveys.extend(chunk.surveys)
+                clicks.append(chunk.clicks)
+                former.append(chunk.truth.loc[chunk.truth["former"], "customer_id"].to_numpy())
+                bar.update(count)
+        bar.set_description("Writing clicks, surveys and the offer history")
+        # The offer history (10 s at 1M) is written by a worker while this process writes the clicks.
+        history = _beside(
+            pool,
+            write_history,
+            out.desk,
+            pd.concat(offers, ignore_index=True),
+            np.datetime64(as_of.isoformat(), "s"),
+        )
+        for sink in (accounts, transactions, contacts, truth, contact_truth):
+            sink.close()
+        survey_rows = _write_surveys(out.surveys, surveys)
+        click_rows = write_clicks(out.clicks, clicks)
+        offer_rows = history.result()
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
     out.photos.mkdir()
     for number, jpeg in enumerate(draw_avatars(seed, PHOTO_COUNT)):
         (out.photos / f"avatar-{number:03d}.jpg").write_bytes(jpeg)
