@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 import pymysql
 
 from connectors import engine, jsonlines
+from connectors import mysql as mysql_server
 from connectors.catalog import (
     CATEGORY_NAMES,
     CLICK_DAYS,
@@ -194,9 +195,9 @@ def offer_outcomes(layout: Layout, mysql: MySQLTarget | None = None) -> pd.DataF
 
 def _mysql_rows(target: MySQLTarget, query: str) -> list[tuple]:
     try:
-        connection = banking.connect(target, read_timeout=600)
-    except (pymysql.err.MySQLError, OSError) as error:
-        raise banking.BankingUnavailable(banking.describe_error(error, target)) from None
+        connection = mysql_server.connect(target, read_timeout=600)
+    except mysql_server.ERRORS as error:
+        raise banking.BankingUnavailable(mysql_server.describe_error(error, target)) from None
     try:
         with connection.cursor() as cursor:
             cursor.execute(query)
@@ -204,7 +205,7 @@ def _mysql_rows(target: MySQLTarget, query: str) -> list[tuple]:
     except pymysql.err.MySQLError as error:
         if error.args and error.args[0] == _NO_TABLE:
             return []
-        raise banking.BankingUnavailable(banking.describe_error(error, target)) from None
+        raise banking.BankingUnavailable(mysql_server.describe_error(error, target)) from None
     finally:
         connection.close()
 

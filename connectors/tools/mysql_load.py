@@ -32,9 +32,10 @@ import pymysql
 from tqdm import tqdm
 
 from connectors import config
+from connectors import mysql as mysql_server
 from connectors.config import MySQLTarget
 from connectors.desk import schema
-from connectors.directory import banking, sql
+from connectors.directory import sql
 from connectors.layout import Layout
 from connectors.sample.offers import OUTCOME_COLUMNS, SHOWN_COLUMNS
 
@@ -201,9 +202,9 @@ def load(target: MySQLTarget, layout: Layout, progress: bool = True) -> dict[str
     history = _history_rows(layout)
     total = sum(parquet.metadata.num_rows for parquet in files.values()) + sum(history.values())
     try:
-        connection = banking.connect(target, local_infile=True, read_timeout=3600, write_timeout=3600)
-    except (pymysql.err.MySQLError, OSError) as error:
-        raise LoadError(banking.describe_error(error, target)) from None
+        connection = mysql_server.connect(target, local_infile=True, read_timeout=3600, write_timeout=3600)
+    except mysql_server.ERRORS as error:
+        raise LoadError(mysql_server.describe_error(error, target)) from None
     counts: dict[str, int] = {}
     bar = tqdm(total=total, unit=" rows", unit_scale=True, desc="Loading tables", disable=not progress)
     try:
@@ -234,8 +235,8 @@ def load(target: MySQLTarget, layout: Layout, progress: bool = True) -> dict[str
                     )
             _swap(cursor)
             counts |= _load_history(cursor, layout, history, Path(folder), local_infile, bar)
-    except (pymysql.err.MySQLError, OSError) as error:
-        raise LoadError(banking.describe_error(error, target)) from None
+    except mysql_server.ERRORS as error:
+        raise LoadError(mysql_server.describe_error(error, target)) from None
     finally:
         bar.close()
         connection.close()
