@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from connectors import engine
 from connectors.catalog import CLICK_DAYS, LEAVING_PAGES, PRODUCTS, SERVICING_PAGES, SHOPPING_PAGES, SITE
 from connectors.sample.traits import ADOPTION, P, People, segment_table, sigmoid
 from connectors.sample.vocabulary import (
@@ -148,7 +148,7 @@ def write_clicks(path: Path, parts: Sequence[pd.DataFrame]) -> int:
             "tail": pa.DictionaryArray.from_arrays(clicks["url"].to_numpy(), tails),
         }
     )
-    con = duckdb.connect()
+    con = engine.connect()
     try:
         con.register("clicks", table)
         # A projection alone, no ORDER BY and no join: DuckDB keeps the sorted table's order
