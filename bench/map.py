@@ -3,7 +3,8 @@
     python -m bench.map --customers 1000000 --json [--data-dir D] [--views 200] [--width 800 --height 450]
 
 Builds (or reuses) a generated data set of that size with trained models (default folder
-``/tmp/c360-bench-<N>``, shared with ``bench.directory``), builds the dashboard's ``MapView`` over the real
+``/tmp/c360-bench-<N>``, shared with ``bench.directory``; ``--untrained`` leaves the models out, and the map
+is coloured by tenure, as a server without models shows it), builds the dashboard's ``MapView`` over the real
 directory and models, renders it into a Bokeh document as the server does for a page, and waits for Numba
 to finish compiling. Then, for ``--views`` random views (a centre where customers live, a span from the
 whole country down to a town), it times what the server does after the browser reports a pan or a zoom:
@@ -43,9 +44,9 @@ from models.insights import Insights
 from models.train import train
 
 
-def _prepare(data_dir: Path, customers: int) -> Layout:
+def _prepare(data_dir: Path, customers: int, untrained: bool) -> Layout:
     layout = ensure(data_dir, customers)  # an older format has no real places: it is replaced
-    if artifacts.current(artifacts.models_dir(data_dir)) is None:
+    if not untrained and artifacts.current(artifacts.models_dir(data_dir)) is None:
         train(layout, progress=False)
     return layout
 
@@ -91,11 +92,12 @@ def _naive(frame) -> dict:
 def run(args: argparse.Namespace) -> dict:
     data_dir = args.data_dir or Path(f"/tmp/c360-bench-{args.customers}")
     started = time.perf_counter()
-    layout = _prepare(data_dir, args.customers)
+    layout = _prepare(data_dir, args.customers, args.untrained)
     settings = config.load(["--data-dir", str(layout.root)], environ={})
     directory = Directory(settings)
     stream = ClickStream(settings, directory.web_users())  # never started: the map does not need it
-    services = Services(settings, directory, stream, Insights.load(layout.root))
+    models = None if args.untrained else Insights.load(layout.root)
+    services = Services(settings, directory, stream, models)
     try:
         view = MapView(store=CustomerStore(services))
         document = Document()
@@ -120,6 +122,7 @@ def run(args: argparse.Namespace) -> dict:
             "load_average_before": round(load_before, 2),
             "ready_s": round(ready_s, 1),
             "views": len(timings),
+            "coloured_by": view.colour_by,
             "pixels": f"{args.width}x{args.height}",
             "rerender": percentiles(timings, digits=1),
             "image_message_mb": round(float(np.median(sizes)) / 1e6, 2),
@@ -140,6 +143,11 @@ def _options(parser: argparse.ArgumentParser) -> None:
         "--height", type=int, default=450, help="plot height in pixels (the page shows about 410)"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the random views")
+    parser.add_argument(
+        "--untrained",
+        action="store_true",
+        help="without trained models: the map coloured by tenure (at sizes training does not fit in memory)",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -300,7 +300,8 @@ class MapView(Viewer):
             self.param.colour_by, name="", description=None, color="light"
         )
         return pn.Column(
-            pn.Row(self.title, choice),
+            self.title,  # above the choice, which a long title pushed out of a half-screen column
+            choice,
             self.legend,
             self.pane,
             self.note,

@@ -14,7 +14,7 @@ import pandas as pd
 from connectors.catalog import LABELS, PRODUCTS
 
 DIMMED = 0.3
-TITLE = "Customer profiles: product adoption by persona"
+TITLE = "Product adoption by persona"
 
 
 def adoption_table(persona: np.ndarray, holdings: np.ndarray, names: list[str]) -> pd.DataFrame:
