@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import duckdb
+
+SPILL_FOLDER = Path(tempfile.gettempdir()) / "c360-duckdb"  # where a query larger than memory spills
 
 
 def connect() -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB database with its own progress bar off: long reads report their own progress.
+    """An in-memory DuckDB database with its own progress bar off (long reads report their own progress),
+    spilling into the system's temporary folder: DuckDB's default is ``.tmp`` in the working directory,
+    which put gigabytes of spill files into the repository when training ran from it.
 
-    Inside a Jupyter kernel DuckDB refuses to change that setting unless ipywidgets is installed (its bar is
+    Inside a Jupyter kernel DuckDB refuses to change the progress bar's setting unless ipywidgets is installed (its bar is
     then off anyway): the refusal is passed over (README "Workarounds").
     """
     duck = duckdb.connect(":memory:")
+    quoted = str(SPILL_FOLDER).replace("'", "''")
+    duck.execute(f"SET temp_directory = '{quoted}'")
     try:
         duck.execute("SET enable_progress_bar = false")
     except duckdb.InvalidInputException as error:

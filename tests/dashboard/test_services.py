@@ -1,8 +1,11 @@
-"""The process-wide services' shared answers: computed once per question, bounded."""
+"""The process-wide services: shared answers computed once per question, bounded; closed at exit."""
 
 from __future__ import annotations
 
+import signal
+
 from dashboard.services import SharedResults
+from tests.dashboard.conftest import DashboardServer
 
 
 def test_an_answer_is_computed_once_and_the_least_recently_used_go_first():
@@ -20,3 +23,13 @@ def test_an_answer_is_computed_once_and_the_least_recently_used_go_first():
     shared.get("a", lambda: compute("a"))
     shared.get("b", lambda: compute("b"))
     assert computed == ["a", "b", "c", "b"]
+
+
+def test_a_served_dashboard_ends_on_sigterm_without_aborting(dashboard_data, tmp_path):
+    """The services close before the interpreter tears down (README "Workarounds"): a daemon thread still
+    inside DuckDB or librdkafka at exit aborted the process ("terminate called after throwing")."""
+    server = DashboardServer(dashboard_data, log=tmp_path / "server.log")
+    server.start()  # the page answered: its session built the services and started the click stream
+    server.stop()
+    assert server.process.returncode != -signal.SIGABRT
+    assert "terminate called" not in server.logged()
