@@ -15,8 +15,8 @@ def connect() -> duckdb.DuckDBPyConnection:
     spilling into the system's temporary folder: DuckDB's default is ``.tmp`` in the working directory,
     which put gigabytes of spill files into the repository when training ran from it.
 
-    Inside a Jupyter kernel DuckDB refuses to change the progress bar's setting unless ipywidgets is installed (its bar is
-    then off anyway): the refusal is passed over (README "Workarounds").
+    Inside a Jupyter kernel DuckDB refuses to change the progress bar's setting unless ipywidgets is
+    installed (its bar is then off anyway): the refusal is passed over (README "Workarounds").
     """
     duck = duckdb.connect(":memory:")
     quoted = str(SPILL_FOLDER).replace("'", "''")

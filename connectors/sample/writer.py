@@ -163,6 +163,7 @@ def ensure(data_dir: Path, customers: int, seed: int = 360) -> Layout:
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+Job = tuple[int, int, int, int, date]  # seed, chunk index, first customer id, customers, as_of
 _worker_pools: Pools | None = None
 
 
@@ -176,7 +177,7 @@ def _make_chunk(seed: int, index: int, first_id: int, count: int, as_of: date) -
     return draws.generate_chunk(_worker_pools, seed, index, first_id, count, as_of, PHOTO_COUNT)
 
 
-def _jobs(customers: int, seed: int, as_of: date) -> list[tuple[int, int, int, int, date]]:
+def _jobs(customers: int, seed: int, as_of: date) -> list[Job]:
     return [
         (seed, index, first_id, min(CHUNK_SIZE, customers + 1 - first_id), as_of)
         for index, first_id in enumerate(range(1, customers + 1, CHUNK_SIZE))
@@ -193,7 +194,7 @@ def _workers(seed: int, workers: int) -> ProcessPoolExecutor | None:
 
 
 def _chunks(
-    pool: ProcessPoolExecutor | None, jobs: list, in_flight: int
+    pool: ProcessPoolExecutor | None, jobs: list[Job], in_flight: int
 ) -> Iterator[tuple[int, draws.Chunk]]:
     """Chunks in id order, computed on every core. Two a worker are in flight, so a worker never waits
     for the main process to write the chunk before it (measured at 1M: 6 s of idle workers with one), and
