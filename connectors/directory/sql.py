@@ -128,7 +128,7 @@ ORDER BY position
 """
 
 WEB_USERS = """
-SELECT web_user_id, id AS customer_id, name
+SELECT web_user_id, id AS customer_id
 FROM directory
 WHERE web_user_id IS NOT NULL
 ORDER BY web_user_id

@@ -275,7 +275,7 @@ def test_rate_rows_come_once_each_in_order(sample_layout, click_streams):
 def test_state_stays_bounded_under_a_fast_stream(sample_layout, click_streams):
     settings = config.load(["--data-dir", str(sample_layout.root), "--replay-rate", "50000"], environ={})
     stream = click_streams(settings, max_customers=40, clicks_per_customer=3, lookback=timedelta(seconds=1))
-    wait_until(lambda: stream.health()["accepted"] > 40_000, timeout=20)
+    wait_until(lambda: stream.health()["accepted"] > 40_000, timeout=60)
     assert stream.health()["tracked_customers"] == 40
     online = stream.online_customers()
     assert len(online) > 40, "last-seen covers every customer, not only the tracked ones"

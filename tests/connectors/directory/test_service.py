@@ -282,7 +282,7 @@ def test_an_unknown_customer_is_a_lookup_error(directory):
 def test_web_users_link_website_ids_to_customers(directory, profiles):
     users = directory.web_users()
     expected = profiles.dropna(subset=["web_user_id"])
-    assert list(users.columns) == ["web_user_id", "customer_id", "name"]
+    assert list(users.columns) == ["web_user_id", "customer_id"]
     assert len(users) == len(expected)
     assert dict(zip(users["web_user_id"], users["customer_id"], strict=True)) == dict(
         zip(expected["web_user_id"].astype(int), expected["id"], strict=True)
