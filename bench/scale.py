@@ -55,7 +55,7 @@ from connectors.config import Settings
 from connectors.layout import Layout
 from connectors.tools.local_broker import LocalBroker
 from dashboard.proxy import COOKIE
-from tests.servers import CHROMIUM_ARGS, RedisServer, find_chromium, free_port, wait_until
+from tests.servers import CHROMIUM_ARGS, RedisServer, find_chromium, free_port, free_ports, wait_until
 
 PARTITIONS = 8
 WARMUP_S = 3.0
@@ -285,7 +285,7 @@ def measure_dashboard_cpu(
 
 def measure_proxy(data_dir: Path, env: dict[str, str], sessions: int, probes: int) -> dict:
     port = free_port()
-    backend = free_port()
+    backend = free_ports(2)
     fleet = serve(
         [
             sys.executable,

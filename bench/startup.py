@@ -13,7 +13,15 @@ On a generated and trained data set (``/tmp/c360-bench-<N>`` unless ``--data-dir
   proportional memory (``/proc/PID/smaps_rollup``), each process having served a page; the naive baseline
   (``baseline_second_process_pss_mb``) is a second process on a copy of the build, which shares no pages;
 - ``incremental_update_s``: 1,000 new customers appended to the profile documents, until every one is
-  searchable through ``Directory.search`` (the appended lines are removed again at the end).
+  searchable through ``Directory.search`` (the appended lines are removed again at the end);
+- ``fleet_*``: the same for the processes of ``python -m dashboard --processes N --proxy none``, forked
+  from a supervisor that has loaded the modules (``dashboard.prefork``): ``fleet_second_process_pss_mb``
+  is what the machine's proportional memory (supervisor and processes, each process having served a page)
+  grows by from one process to two, and ``fleet_restart_to_first_search_s`` how long a process killed with
+  SIGKILL, after ``dashboard.fleet.STABLE_S`` of service, takes to serve a page again.
+
+Memory is read once the served page's session has closed and the process has given its memory back
+(``dashboard.memory.SETTLE_S`` after it), as it stands between representatives' calls.
 """
 
 from __future__ import annotations
@@ -35,7 +43,9 @@ from bench.server import add_data_options, data_set, stop
 from connectors import config
 from connectors.directory import Directory, artifact
 from connectors.layout import Layout
-from tests.servers import free_port, wait_until
+from dashboard.fleet import STABLE_S, TICK_S
+from dashboard.memory import SETTLE_S
+from tests.servers import free_port, free_ports, wait_until
 
 APPENDED = 1_000
 MARK = "Qzbench"  # in every appended name, so that a search finds exactly the appended customers
@@ -47,6 +57,16 @@ def pss_mb(pid: int) -> float:
         if line.startswith("Pss:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def settled_pss_mb(pids: list[int]) -> float:
+    """The processes' proportional memory summed, once a closed session's memory has been given back."""
+    time.sleep(SETTLE_S + 2 * TICK_S)
+    return sum(pss_mb(pid) for pid in pids)
+
+
+def _children(pid: int) -> list[int]:
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
 def _server(data_dir: Path, index_dir: Path) -> tuple[subprocess.Popen, str, float]:
@@ -65,6 +85,53 @@ def _server(data_dir: Path, index_dir: Path) -> tuple[subprocess.Popen, str, flo
     if process.poll() is not None:
         raise RuntimeError("the dashboard server exited at start")
     return process, url, time.perf_counter() - started
+
+
+def _fleet(data_dir: Path, index_dir: Path, processes: int) -> tuple[subprocess.Popen, list[str]]:
+    """Start ``python -m dashboard --processes N --proxy none`` and wait until every process serves a page."""
+    first = free_ports(processes)
+    options = ["--port", str(first), "--processes", str(processes), "--proxy", "none"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dashboard", "--data-dir", str(data_dir), *options],
+        env={**os.environ, "C360_INDEX_DIR": str(index_dir)},
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    urls = [f"http://127.0.0.1:{port}/customer360" for port in range(first, first + processes)]
+    for url in urls:
+        wait_until(lambda u=url: _page_served(u) or process.poll() is not None, timeout=1800, interval=0.1)
+    if process.poll() is not None:
+        raise RuntimeError("python -m dashboard --processes exited at start")
+    return process, urls
+
+
+def _measure_fleet(data_dir: Path, index_dir: Path) -> dict:
+    """The forked processes' memory from one to two, and a killed one's restart."""
+    one, _ = _fleet(data_dir, index_dir, 1)
+    try:
+        alone = settled_pss_mb([one.pid, *_children(one.pid)])
+    finally:
+        stop(one)
+    two, urls = _fleet(data_dir, index_dir, 2)
+    try:
+        started = time.monotonic()
+        both = settled_pss_mb([two.pid, *_children(two.pid)])
+        supervisor = pss_mb(two.pid)
+        time.sleep(max(0.0, STABLE_S + 1 - (time.monotonic() - started)))  # restarted at once, no backoff
+        os.kill(_children(two.pid)[0], 9)
+        killed = time.perf_counter()
+        wait_until(lambda: not _page_served(urls[0]), timeout=60, interval=0.05)
+        wait_until(lambda: _page_served(urls[0]), timeout=600, interval=0.1)
+        restart_s = time.perf_counter() - killed
+    finally:
+        stop(two)
+    return {
+        "fleet_first_process_pss_mb": round(alone, 1),
+        "fleet_second_process_pss_mb": round(both - alone, 1),
+        "fleet_supervisor_pss_mb": round(supervisor, 1),
+        "fleet_restart_to_first_search_s": round(restart_s, 2),
+    }
 
 
 def _page_served(url: str) -> bool:
@@ -126,9 +193,9 @@ def run(args: argparse.Namespace) -> dict:
     first, _, first_start_s = _server(data_dir, index_dir)  # writes the models' scores beside the build
     stop(first)
     first, _, restart_s = _server(data_dir, index_dir)
-    alone = pss_mb(first.pid)
+    alone = settled_pss_mb([first.pid])
     second, _, _ = _server(data_dir, index_dir)
-    shared = pss_mb(first.pid) + pss_mb(second.pid)
+    shared = settled_pss_mb([first.pid, second.pid])
     stop(second)
     copy = index_dir.with_name(f"{index_dir.name}-copy")
     shutil.rmtree(copy, ignore_errors=True)
@@ -136,11 +203,13 @@ def run(args: argparse.Namespace) -> dict:
     try:
         alone_again = pss_mb(first.pid)
         apart, _, _ = _server(data_dir, copy)
-        unshared = pss_mb(first.pid) + pss_mb(apart.pid)
+        unshared = settled_pss_mb([first.pid, apart.pid])
         stop(apart)
     finally:
         stop(first)
         shutil.rmtree(copy, ignore_errors=True)
+
+    fleet = _measure_fleet(data_dir, index_dir)
 
     directory = Directory(settings)
     size = _append_customers(layout)
@@ -162,6 +231,7 @@ def run(args: argparse.Namespace) -> dict:
         "first_process_pss_mb": round(alone, 1),
         "second_process_pss_mb": round(shared - alone, 1),
         "baseline_second_process_pss_mb": round(unshared - alone_again, 1),
+        **fleet,
         "incremental_update_s": round(incremental_s, 2),
         "incremental_customers": APPENDED,
         "delta": delta,

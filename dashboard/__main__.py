@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> None:
     except config.ConfigError as error:
         sys.exit(f"error: {error}")
     if settings.processes > 1 or settings.proxy == "none":
-        from dashboard.fleet import Fleet  # a supervisor: it imports nothing of the dashboard itself
+        from dashboard.fleet import Fleet  # a supervisor: its processes fork from it (dashboard.prefork)
 
         sys.exit(Fleet(settings).run())
     # Imported here, not at the top: this module is imported before the re-exec (``_on_system_allocator``),

@@ -1,9 +1,11 @@
 """`python -m dashboard --processes N`: N dashboard processes behind HAProxy, and someone to look after them.
 
 Each process is an independent `panel serve` on a port of its own (``C360_BACKEND_PORT`` on) with the same
-settings; none holds state another needs: the directory and models are each process's copy of the same
-files, and the live click state is in Redis when ``C360_REDIS_URL`` is set (otherwise each process reads
-the topic, or the replay, itself). HAProxy (``dashboard/proxy.py``) on PORT keeps a page and its
+settings, forked from the supervisor once it has imported the dashboard's modules (``dashboard.prefork``:
+they are loaded once and their pages shared); none holds state another needs: the directory's build is
+opened read-only by each process, the models are each process's copy of the same files, and the live
+click state is in Redis when ``C360_REDIS_URL`` is set (otherwise each process reads the topic, or the
+replay, itself). HAProxy (``dashboard/proxy.py``) on PORT keeps a page and its
 websocket on one process and sends new pages to the least busy one.
 
 The supervisor restarts a process that dies (after 1, 2, 4 … 30 s when it keeps dying at start) and
@@ -33,6 +35,7 @@ from pathlib import Path
 from connectors.config import Settings
 from connectors.directory import builder
 from connectors.directory.banking import CoreBanking
+from dashboard import prefork
 from dashboard.proxy import CHECK_PATH, HAPROXY_MISSING, Server, find_haproxy, haproxy_config
 from dashboard.serve import serve_arguments, serve_environment
 
@@ -67,20 +70,29 @@ class Child:
     command: list[str]
     environment: dict[str, str]
     ready_url: str | None = None
-    process: subprocess.Popen | None = None
+    fork_argv: list[str] | None = None  # forked from the supervisor with this sys.argv (dashboard.prefork)
+    process: subprocess.Popen | prefork.Forked | None = None
     started_at: float = 0.0
     restart_at: float = 0.0
     quick_deaths: int = 0
     ready: bool = False
 
     def start(self) -> None:
-        self.process = subprocess.Popen(
-            self.command,
-            env=self.environment,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # Ctrl-C reaches the supervisor, which stops the children in order
-            preexec_fn=_die_with_parent,
-        )
+        """Fork it from the supervisor's loaded modules when it can be (``fork_argv``), else start
+        ``command``; either way in a session of its own (Ctrl-C reaches the supervisor, which stops the
+        children in order) that ends with the supervisor."""
+        if self.fork_argv is not None and prefork.can_fork():
+            self.process = prefork.fork(
+                prefork.serve_panel, self.environment, self.fork_argv, before=_die_with_parent
+            )
+        else:
+            self.process = subprocess.Popen(
+                self.command,
+                env=self.environment,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
         self.started_at, self.ready = time.monotonic(), False
 
     @property
@@ -162,6 +174,7 @@ class Fleet:
             [sys.executable, "-m", *command],
             environment,
             ready_url=f"http://{_local(server.host)}:{server.port}{CHECK_PATH}",
+            fork_argv=command,
         )
 
     def _haproxy(self) -> Child:
@@ -183,6 +196,12 @@ class Fleet:
             signal.signal(sig, lambda *_: self._stopping.set())
         try:
             prepare_shared_directory(self.settings)
+            started = time.perf_counter()
+            prefork.preload()
+            log.info(
+                "loaded the dashboard's modules in %.1f s; its processes fork from them",
+                time.perf_counter() - started,
+            )
             self.start()
             announced = False
             while not self._stopping.wait(TICK_S):

@@ -7,7 +7,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import uuid
@@ -21,7 +20,7 @@ from connectors import config
 from connectors.clickstream.aggregate import Aggregator
 from dashboard.proxy import COOKIE, find_haproxy, haproxy_config, servers
 from tests.sample_data import web_user
-from tests.servers import DEEP_TEXT, HAPROXY_MISSING, answers, free_port, wait_until
+from tests.servers import DEEP_TEXT, HAPROXY_MISSING, answers, free_port, free_ports, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVED_BY = re.compile(r"served by process (\d+) on port (\d+)")
@@ -32,7 +31,7 @@ class Fleet:
     """The command as an operator runs it, in its own process group."""
 
     def __init__(self, settings: config.Settings):
-        self.port, self.backend_port = free_port(), _two_free_ports()
+        self.port, self.backend_port = free_port(), free_ports(2)
         self.settings = replace(settings, port=self.port, backend_port=self.backend_port, processes=2)
         self.process: subprocess.Popen | None = None
 
@@ -60,18 +59,6 @@ class Fleet:
         if self.process is not None and self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
             self.process.wait(timeout=60)
-
-
-def _two_free_ports() -> int:
-    """The first of two consecutive loopback ports nothing listens on."""
-    while True:
-        port = free_port()
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +97,13 @@ def _served_by(page) -> tuple[int, int]:
     return int(found.group(1)), int(found.group(2))
 
 
+def _forked_from(pid: int) -> int | None:
+    """The parent of a process that runs the parent's own command line (forked, never exec'd), else None."""
+    parent = int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
+    same = Path(f"/proc/{pid}/cmdline").read_bytes() == Path(f"/proc/{parent}/cmdline").read_bytes()
+    return parent if same else None
+
+
 def _cookie(page) -> str:
     return next(c["value"] for c in page.context.cookies() if c["name"] == COOKIE)
 
@@ -124,8 +118,9 @@ def test_a_page_through_the_proxy_keeps_its_websocket_on_one_process_and_shows_t
 ):
     page.goto(fleet.url)
     page.locator(".c360-profile .c360-name").first.wait_for(timeout=60_000)
-    _, port = _served_by(page)
+    pid, port = _served_by(page)
     assert port == fleet.backend(_cookie(page)), "the websocket reached the process that served the page"
+    assert _forked_from(pid) == fleet.process.pid, "forked from the supervisor's loaded modules, not started"
     send_messages(fleet.settings, [click_message(web_user(web_users, 1), "roth_ira")])  # the featured caller
     online = page.locator(".c360-online").first
     wait_until(lambda: "online now" in online.evaluate(DEEP_TEXT), timeout=30, message="online now")
@@ -147,19 +142,25 @@ def test_kill_9_of_the_process_behind_a_page_and_it_comes_back_from_the_other_th
     page.goto(fleet.url)
     page.locator(".c360-profile .c360-name").first.wait_for(timeout=60_000)
     pid, port = _served_by(page)
-    os.kill(pid, signal.SIGKILL)
+    # The supervisor is paused meanwhile: it forks a new process within a second or two, often before the
+    # proxy's health check has seen the old one go, and the reload would then reach that one.
+    os.kill(fleet.process.pid, signal.SIGSTOP)
+    try:
+        os.kill(pid, signal.SIGKILL)
 
-    # Nobody touches the page: its watchdog reloads it once the proxy answers again, from the survivor.
-    def moved() -> bool:
-        try:
-            return _served_by(page)[1] != port
-        except Exception as error:  # the page is reloading
-            raise AssertionError(str(error)) from None
+        # Nobody touches the page: its watchdog reloads it once the proxy answers again, from the survivor.
+        def moved() -> bool:
+            try:
+                return _served_by(page)[1] != port
+            except Exception as error:  # the page is reloading
+                raise AssertionError(str(error)) from None
 
-    wait_until(moved, timeout=90, interval=0.5, message="the page served by the other process")
-    assert fleet.backend(_cookie(page)) != port
-    page.reload()
-    assert _served_by(page)[1] != port, "a reload is served by the survivor"
+        wait_until(moved, timeout=90, interval=0.5, message="the page served by the other process")
+        assert fleet.backend(_cookie(page)) != port
+        page.reload()
+        assert _served_by(page)[1] != port, "a reload is served by the survivor"
+    finally:
+        os.kill(fleet.process.pid, signal.SIGCONT)
     liveness = f"http://127.0.0.1:{port}/liveness"
     wait_until(lambda: answers(liveness), timeout=120, interval=0.5, message="the killed process restarted")
 
