@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
 import duckdb
 
-SPILL_FOLDER = Path(tempfile.gettempdir()) / "c360-duckdb"  # where a query larger than memory spills
+# Where a query larger than memory spills: one folder per user, as the first user to create a shared one would
+# own it and every other user's spill would fail; DuckDB names its files by process, so processes share it.
+SPILL_FOLDER = Path(tempfile.gettempdir()) / f"c360-duckdb-{os.getuid()}"
 
 
 def connect() -> duckdb.DuckDBPyConnection:
