@@ -18,12 +18,17 @@ def connect() -> duckdb.DuckDBPyConnection:
     spilling into the system's temporary folder: DuckDB's default is ``.tmp`` in the working directory,
     which put gigabytes of spill files into the repository when training ran from it.
 
+    DuckDB's allocator purges the memory its queries freed on a background thread of its own: without one it
+    kept it, about 60 MB after each bulk read a dashboard process makes at start (the map's points, the web
+    users), 75 MB of every process at 1M customers (measured with ``bench.startup``'s fleet).
+
     Inside a Jupyter kernel DuckDB refuses to change the progress bar's setting unless ipywidgets is
     installed (its bar is then off anyway): the refusal is passed over (README "Workarounds").
     """
     duck = duckdb.connect(":memory:")
     quoted = str(SPILL_FOLDER).replace("'", "''")
     duck.execute(f"SET temp_directory = '{quoted}'")
+    duck.execute("SET allocator_background_threads = true")
     try:
         duck.execute("SET enable_progress_bar = false")
     except duckdb.InvalidInputException as error:

@@ -27,3 +27,9 @@ def test_two_connections_spill_into_the_folder_at_once_and_one_closing_leaves_th
             2_000_000,
             2_000_000,
         )
+
+
+def test_duckdb_gives_the_memory_its_queries_freed_back_on_a_background_thread():
+    with engine.connect() as duck:
+        (purging,) = duck.execute("SELECT current_setting('allocator_background_threads')").fetchone()
+    assert purging is True
