@@ -31,6 +31,7 @@ from bokeh.plotting import figure
 from bokeh.protocol import Protocol
 
 from bench import command, percentiles
+from bench.server import add_untrained_option
 from connectors import config
 from connectors.clickstream import ClickStream
 from connectors.directory import Directory
@@ -143,11 +144,7 @@ def _options(parser: argparse.ArgumentParser) -> None:
         "--height", type=int, default=450, help="plot height in pixels (the page shows about 410)"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the random views")
-    parser.add_argument(
-        "--untrained",
-        action="store_true",
-        help="without trained models: the map coloured by tenure (at sizes training does not fit in memory)",
-    )
+    add_untrained_option(parser)
 
 
 def main(argv: list[str] | None = None) -> int:

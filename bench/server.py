@@ -22,17 +22,28 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_untrained_option(parser: argparse.ArgumentParser) -> None:
+    """``--untrained``: run without models, at sizes training does not fit in this machine's memory yet."""
+    parser.add_argument(
+        "--untrained",
+        action="store_true",
+        help="without trained models (the screen as a server without models shows it); for sizes "
+        "training does not fit in memory yet",
+    )
+
+
 def data_set(args: argparse.Namespace) -> Path:
-    """The data set the options name, generated and trained when missing."""
-    return prepare(args.data_dir or Path(f"/tmp/c360-bench-{args.customers}"), args.customers)
+    """The data set the options name, generated (and trained, unless ``--untrained``) when missing."""
+    path = args.data_dir or Path(f"/tmp/c360-bench-{args.customers}")
+    return prepare(path, args.customers, trained=not getattr(args, "untrained", False))
 
 
-def prepare(data_dir: Path, customers: int) -> Path:
-    """A generated and trained data set in ``data_dir``, made only when missing."""
+def prepare(data_dir: Path, customers: int, trained: bool = True) -> Path:
+    """A generated (and trained) data set in ``data_dir``, made only when missing."""
     layout = Layout(data_dir)
     if not layout.exists():
         generate(data_dir, customers, progress=False)
-    if not (data_dir / "models").exists():
+    if trained and not (data_dir / "models").exists():
         train(layout, progress=False)
     return data_dir
 

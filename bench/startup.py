@@ -1,8 +1,9 @@
 """Benchmark: the directory built once and shared: first build, restart, a second process, an incremental update.
 
-    python -m bench.startup --customers 1000000 --json [--data-dir DIR]
+    python -m bench.startup --customers 1000000 --json [--data-dir DIR] [--untrained]
 
-On a generated and trained data set (``/tmp/c360-bench-<N>`` unless ``--data-dir``):
+On a generated and trained data set (``/tmp/c360-bench-<N>`` unless ``--data-dir``; ``--untrained``: without
+models, at sizes training does not fit in memory yet):
 
 - ``first_build_s``: ``python -m connectors.directory.build`` from nothing (the old design paid this on every
   start of every process: the naive baseline of the restart);
@@ -39,7 +40,7 @@ import orjson
 
 from bench import command
 from bench.clients import ListeningClient
-from bench.server import add_data_options, data_set, stop
+from bench.server import add_data_options, add_untrained_option, data_set, stop
 from connectors import config
 from connectors.directory import Directory, artifact
 from connectors.layout import Layout
@@ -243,6 +244,7 @@ def run(args: argparse.Namespace) -> dict:
 
 def _options(parser: argparse.ArgumentParser) -> None:
     add_data_options(parser)
+    add_untrained_option(parser)
     parser.set_defaults(customers=1_000_000)
 
 
