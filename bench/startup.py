@@ -21,8 +21,8 @@ models, at sizes training does not fit in memory yet):
   grows by from one process to two, and ``fleet_restart_to_first_search_s`` how long a process killed with
   SIGKILL, after ``dashboard.fleet.STABLE_S`` of service, takes to serve a page again.
 
-Memory is read once the served page's session has closed and the process has given its memory back
-(``dashboard.memory.SETTLE_S`` after it), as it stands between representatives' calls.
+Memory is read once the served page's session has ended (Bokeh's unused-session lifetime and check) and the
+process has given its memory back (``dashboard.memory.SETTLE_S`` after it), as it stands between calls.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 
 import orjson
+from bokeh.server.tornado import DEFAULT_CHECK_UNUSED_MS, DEFAULT_UNUSED_LIFETIME_MS
 
 from bench import command
 from bench.clients import ListeningClient
@@ -44,11 +45,14 @@ from bench.server import add_data_options, add_untrained_option, data_set, stop
 from connectors import config
 from connectors.directory import Directory, artifact
 from connectors.layout import Layout
-from dashboard.fleet import STABLE_S, TICK_S
+from dashboard.fleet import STABLE_S
 from dashboard.memory import SETTLE_S
 from tests.servers import free_port, free_ports, wait_until
 
 APPENDED = 1_000
+# Bokeh destroys a session whose websocket closed once it has been unused for its lifetime, at its next
+# check of unused sessions; the dashboard gives the memory back SETTLE_S after the last one (dashboard.memory).
+RELEASED_AFTER_S = (DEFAULT_UNUSED_LIFETIME_MS + DEFAULT_CHECK_UNUSED_MS) / 1000 + SETTLE_S + 1
 MARK = "Qzbench"  # in every appended name, so that a search finds exactly the appended customers
 
 
@@ -62,7 +66,7 @@ def pss_mb(pid: int) -> float:
 
 def settled_pss_mb(pids: list[int]) -> float:
     """The processes' proportional memory summed, once a closed session's memory has been given back."""
-    time.sleep(SETTLE_S + 2 * TICK_S)
+    time.sleep(RELEASED_AFTER_S)
     return sum(pss_mb(pid) for pid in pids)
 
 
