@@ -13,8 +13,10 @@ import duckdb
 SPILL_FOLDER = Path(tempfile.gettempdir()) / f"c360-duckdb-{os.getuid()}"
 
 
-def connect() -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB database with its own progress bar off (long reads report their own progress),
+def connect(database: Path | None = None, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB database, in memory unless ``database`` names its file (tables larger than memory then live
+    there, compressed), at most ``memory_limit`` (DuckDB's syntax, e.g. ``"4GB"``; its default is 80% of
+    RAM, which leaves pandas too little beside it when training), with its own progress bar off (long reads report their own progress),
     spilling into the system's temporary folder: DuckDB's default is ``.tmp`` in the working directory,
     which put gigabytes of spill files into the repository when training ran from it.
 
@@ -25,7 +27,9 @@ def connect() -> duckdb.DuckDBPyConnection:
     Inside a Jupyter kernel DuckDB refuses to change the progress bar's setting unless ipywidgets is
     installed (its bar is then off anyway): the refusal is passed over (README "Workarounds").
     """
-    duck = duckdb.connect(":memory:")
+    duck = duckdb.connect(str(database) if database else ":memory:")
+    if memory_limit:
+        duck.execute(f"SET memory_limit = '{memory_limit}'")
     quoted = str(SPILL_FOLDER).replace("'", "''")
     duck.execute(f"SET temp_directory = '{quoted}'")
     duck.execute("SET allocator_background_threads = true")

@@ -22,14 +22,19 @@ set, else from the embedded store in the data folder.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
+import tempfile
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pymysql
 
@@ -104,7 +109,7 @@ class Features:
     surveys: pd.DataFrame  # responses, rating (mean), comment (latest), one 0/1 column per needed product
     responses: pd.DataFrame  # one row per survey answer: customer_id, submitted, rating, comment
     skips: jsonlines.Skips  # the source lines that were skipped, per file and reason
-    activity: Activity  # every dated event, for the reason for a contact
+    activity: Activity | None  # every dated event, for the reason for a contact (when asked for)
 
     @property
     def customer_ids(self) -> np.ndarray:
@@ -116,9 +121,113 @@ class Features:
         return self.profile["closed_on"].notna().to_numpy()
 
 
+# A sample of customers by a multiplicative hash of the id, independent of models.train's split (another
+# multiplier): below 2**31, so that (id mod 2**32) times it stays within SQLite's and MySQL's signed 64 bits.
+SAMPLE_MULTIPLIER = 1_103_515_245
+# DuckDB's share of the machine's memory while features are read: pandas needs the rest.
+DUCKDB_MEMORY_SHARE = 0.3
+
+
+def in_sample(customer_ids: np.ndarray, fraction: float) -> np.ndarray:
+    """Which customers are in the ``fraction`` sample (the same as :func:`sample_sql` selects)."""
+    point = (np.asarray(customer_ids, dtype=np.uint64) % np.uint64(2**32)) * np.uint64(SAMPLE_MULTIPLIER)
+    return point % np.uint64(2**32) < np.uint64(_threshold(fraction))
+
+
+def sample_sql(column: str, fraction: float) -> str:
+    """A SQL condition on an integer ``column`` selecting the customers :func:`in_sample` selects."""
+    return f"(({column} % 4294967296) * {SAMPLE_MULTIPLIER}) % 4294967296 < {_threshold(fraction)}"
+
+
+def _threshold(fraction: float) -> int:
+    return min(int(fraction * 2**32), 2**32)
+
+
 def load(layout: Layout) -> Features:
     """Read every source of ``layout`` once and summarise it per customer."""
-    as_of = layout.as_of()
+    with Reader(layout) as reader:
+        return reader.features()
+
+
+class Reader:
+    """The sources of ``layout`` read once, then the features of any customers: all of them, a sample, or a
+    range of ids at a time, so that a data set larger than memory is summarised part by part.
+
+    The JSON documents are parsed once into a DuckDB database file of its own (compressed, larger than
+    memory when it must be, removed on close); each :meth:`features` call joins the chosen customers with it
+    and with the Parquet tables, reading only their ids' row groups.
+    """
+
+    def __init__(self, layout: Layout):
+        self.layout = layout
+        self.as_of = layout.as_of()
+        _check_sources(layout)
+        engine.SPILL_FOLDER.mkdir(parents=True, exist_ok=True)
+        self._folder = tempfile.TemporaryDirectory(prefix="c360-features-", dir=engine.SPILL_FOLDER)
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * DUCKDB_MEMORY_SHARE
+        try:
+            self.con = engine.connect(Path(self._folder.name) / "sources.duckdb", f"{memory / 2**20:.0f}MB")
+        except BaseException:
+            self._folder.cleanup()
+            raise
+        try:
+            self.con.execute("SET preserve_insertion_order = false")
+            self.skips = jsonlines.Skips()
+            _read_documents(self.con, layout, self.skips)
+            self.skips.log(log)
+            _create_customers(self.con, layout, self.as_of)
+            self.customer_ids: np.ndarray = self.con.execute(
+                "SELECT customer_id FROM customers ORDER BY customer_id"
+            ).fetchnumpy()["customer_id"]
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self) -> Reader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the database and remove its file."""
+        self.con.close()
+        self._folder.cleanup()
+
+    def features(self, customers: np.ndarray | None = None, activity: bool = True) -> Features:
+        """The features of ``customers`` (ascending ids among :attr:`customer_ids`; default everyone), with
+        their dated events when ``activity`` (the reason model learns from them; scoring does not need them).
+        """
+        con = self.con
+        ids = self.customer_ids if customers is None else np.asarray(customers, dtype=np.int64)
+        con.register("features_ids", pa.table({"customer_id": ids}))
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE chosen AS "
+            "SELECT * FROM customers SEMI JOIN features_ids USING (customer_id)"
+        )
+        con.unregister("features_ids")
+        bounds = {"lo": int(ids[0]) if len(ids) else 0, "hi": int(ids[-1]) if len(ids) else -1}
+        profile = _frame(
+            con, "SELECT * EXCLUDE (web_user_id, first_visit) FROM chosen ORDER BY customer_id"
+        ).astype({"closed_on": "datetime64[s]", "observed_until": "datetime64[s]"})
+        responses = _responses(con)
+        spending, categories = _spending(con, self.layout, bounds)
+        return Features(
+            as_of=self.as_of,
+            profile=profile,
+            holdings=_holdings(con, self.layout, bounds),
+            spending=spending,
+            categories=categories,
+            clicks=_clicks(con),
+            surveys=_surveys(profile["customer_id"], responses),
+            responses=responses,
+            skips=self.skips,
+            activity=_activity(con, self.layout, responses, ids) if activity else None,
+        )
+
+
+def _check_sources(layout: Layout) -> None:
+    """Every source is there and of the current format, or :class:`SourceMissing` says how to make it."""
     for path in (layout.profiles, layout.accounts, layout.transactions, layout.clicks, layout.contacts):
         if not path.is_file():
             raise SourceMissing(f"{path} is missing: regenerate with `python -m connectors.sample --force`")
@@ -132,43 +241,20 @@ def load(layout: Layout) -> Features:
                 f"{path} lacks {', '.join(sorted(missing))} (an older data set): regenerate with "
                 "`python -m connectors.sample --force`"
             )
-    con = engine.connect()
-    try:
-        con.execute("SET preserve_insertion_order = false")
-        skips = jsonlines.Skips()
-        _read_documents(con, layout, skips)
-        skips.log(log)
-        _create_customers(con, layout, as_of)
-        profile = _frame(
-            con, "SELECT * EXCLUDE (web_user_id, first_visit) FROM customers ORDER BY customer_id"
-        ).astype({"closed_on": "datetime64[s]", "observed_until": "datetime64[s]"})
-        responses = _responses(con)
-        spending, categories = _spending(con, layout)
-        activity = _activity(con, layout, responses)
-        return Features(
-            as_of=as_of,
-            profile=profile,
-            holdings=_holdings(con, layout),
-            spending=spending,
-            categories=categories,
-            clicks=_clicks(con),
-            surveys=_surveys(profile["customer_id"], responses),
-            responses=responses,
-            skips=skips,
-            activity=activity,
-        )
-    finally:
-        con.close()
 
 
-def offer_outcomes(layout: Layout, mysql: MySQLTarget | None = None) -> pd.DataFrame:
+def offer_outcomes(layout: Layout, mysql: MySQLTarget | None = None, fraction: float = 1.0) -> pd.DataFrame:
     """Every recorded answer to an offer, one row per offer (:data:`OUTCOME_COLUMNS`, by customer and time):
-    from the desk's tables in ``mysql`` when given, else from the embedded store (``Layout.desk``).
+    from the desk's tables in ``mysql`` when given, else from the embedded store (``Layout.desk``); only
+    the customers of the ``fraction`` sample (:func:`in_sample`) when it is less than 1, selected by the
+    database.
 
     No store, or a store without the table, means no outcomes yet: an empty frame, not an error. A MySQL
     server that cannot answer raises :class:`connectors.directory.banking.BankingUnavailable`.
     """
     query = f"SELECT {', '.join(OUTCOME_COLUMNS)} FROM desk_offer_outcomes"
+    if fraction < 1:
+        query += f" WHERE {sample_sql('customer_id', fraction)}"
     if mysql is not None:
         rows = _mysql_rows(mysql, query)
     elif layout.desk.is_file():
@@ -236,7 +322,7 @@ def _create_customers(con: duckdb.DuckDBPyConnection, layout: Layout, as_of: dat
     """One row per CRM profile, measured up to the day the customer left (every account closed) or as_of."""
     con.execute(
         f"""
-        CREATE TEMP TABLE customers AS
+        CREATE TABLE customers AS
         WITH closures AS (
             SELECT customer_id, {left_on_sql()} AS closed_on
             FROM read_parquet($accounts)
@@ -277,7 +363,7 @@ def _create_customers(con: duckdb.DuckDBPyConnection, layout: Layout, as_of: dat
     )
 
 
-def _holdings(con: duckdb.DuckDBPyConnection, layout: Layout) -> pd.DataFrame:
+def _holdings(con: duckdb.DuckDBPyConnection, layout: Layout, bounds: dict) -> pd.DataFrame:
     """Products held when the customer was observed: open accounts, and those closed on or after that day
     (a former customer's, closed the day they left)."""
     columns = ", ".join(f"coalesce(bool_or(a.product = '{p}'), false)::TINYINT AS \"{p}\"" for p in PRODUCTS)
@@ -285,18 +371,20 @@ def _holdings(con: duckdb.DuckDBPyConnection, layout: Layout) -> pd.DataFrame:
         con,
         f"""
         SELECT c.customer_id, {columns}
-        FROM customers c
+        FROM chosen c
         LEFT JOIN (SELECT customer_id, product::VARCHAR AS product, closed_date::DATE AS closed_date
-                   FROM read_parquet($path)) a
+                   FROM read_parquet($path) WHERE customer_id BETWEEN $lo AND $hi) a
           ON a.customer_id = c.customer_id
          AND (a.closed_date IS NULL OR a.closed_date >= c.observed_until)
         GROUP BY c.customer_id ORDER BY c.customer_id
         """,
-        {"path": str(layout.accounts)},
+        {"path": str(layout.accounts)} | bounds,
     ).drop(columns="customer_id")
 
 
-def _spending(con: duckdb.DuckDBPyConnection, layout: Layout) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _spending(
+    con: duckdb.DuckDBPyConnection, layout: Layout, bounds: dict
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Card spending of each customer's window, and its share per category, in one pass over the table.
 
     A transaction's ``position`` runs from 0 at the start of the window to 1 at observed_until.
@@ -312,18 +400,20 @@ def _spending(con: duckdb.DuckDBPyConnection, layout: Layout) -> tuple[pd.DataFr
             SELECT t.customer_id, t.amount, t.category::VARCHAR AS category,
                    (c.history_days - date_diff('day', t.date::DATE, c.observed_until) + 0.5)
                        / c.history_days AS position
-            FROM read_parquet($path) t JOIN customers c USING (customer_id)
-            WHERE t.amount > 0 AND NOT t.declined
+            FROM read_parquet($path) t JOIN chosen c USING (customer_id)
+            WHERE t.customer_id BETWEEN $lo AND $hi AND t.amount > 0 AND NOT t.declined
               AND date_diff('day', t.date::DATE, c.observed_until) BETWEEN 1 AND c.history_days)
         SELECT c.customer_id, c.history_days,
                count(tx.amount) AS transactions,
                coalesce(sum(tx.amount), 0) AS spend,
                coalesce(avg(tx.position), 0.5) AS position,
                {shares}
-        FROM customers c LEFT JOIN tx USING (customer_id)
+        FROM chosen c LEFT JOIN tx USING (customer_id)
         GROUP BY c.customer_id, c.history_days ORDER BY c.customer_id
         """,
-        {"path": str(layout.transactions)} | {f"c{i}": name for i, name in enumerate(CATEGORY_NAMES)},
+        {"path": str(layout.transactions)}
+        | bounds
+        | {f"c{i}": name for i, name in enumerate(CATEGORY_NAMES)},
     )
     categories = frame[[f"c{i}" for i in range(len(CATEGORY_NAMES))]].set_axis(list(CATEGORY_NAMES), axis=1)
     spending = frame[["transactions", "spend", "position"]].copy()
@@ -346,7 +436,7 @@ def _clicks(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
                count(k.user_id) AS clicks,
                count(k.user_id) FILTER (WHERE regexp_matches(k.url, '/({leaving})/?$')) AS leaving,
                {per_product}
-        FROM customers c LEFT JOIN k
+        FROM chosen c LEFT JOIN k
           ON k.user_id = c.web_user_id
          AND k.datetime >= c.observed_until - INTERVAL {CLICK_DAYS} DAY
          AND k.datetime < c.observed_until + INTERVAL 1 DAY
@@ -363,7 +453,7 @@ def _responses(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
                coalesce(r.needs, []) AS needs
         FROM (SELECT customer_id, TRY_CAST(submitted AS TIMESTAMP) AS submitted,
                      TRY_CAST(rating AS INTEGER) AS rating, comment, needs FROM survey_lines) r
-        JOIN customers c USING (customer_id)
+        JOIN chosen c USING (customer_id)
         WHERE r.submitted < c.observed_until + INTERVAL 1 DAY
         ORDER BY r.customer_id, r.submitted
         """,
@@ -391,22 +481,25 @@ def _surveys(ids: pd.Series, responses: pd.DataFrame) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def _activity(con: duckdb.DuckDBPyConnection, layout: Layout, responses: pd.DataFrame) -> Activity:
-    """Every dated event of every customer: the JSON sources through the tables already read, the Parquet
-    tables with pyarrow (their dictionary columns stay categorical)."""
+def _activity(
+    con: duckdb.DuckDBPyConnection, layout: Layout, responses: pd.DataFrame, ids: np.ndarray
+) -> Activity:
+    """Every dated event of the chosen customers (``ids``): the JSON sources through the tables already
+    read, the Parquet tables with pyarrow (their dictionary columns stay categorical), filtered by id as
+    they are read."""
     customers = _frame(
         con,
         """
         SELECT c.customer_id, TRY_CAST(p.birth_date AS DATE) AS birth_date, c.first_visit, c.observed_until,
                c.has_web
-        FROM customers c JOIN profile_lines p ON p.id = c.customer_id
+        FROM chosen c JOIN profile_lines p ON p.id = c.customer_id
         ORDER BY c.customer_id
         """,
     )
     clicks = con.sql(
         """
         SELECT c.customer_id, TRY_CAST(k.datetime AS TIMESTAMP) AS time, k.product, k.url
-        FROM click_lines k JOIN customers c ON c.web_user_id = k.user_id
+        FROM click_lines k JOIN chosen c ON c.web_user_id = k.user_id
         WHERE TRY_CAST(k.datetime AS TIMESTAMP) IS NOT NULL
         ORDER BY c.customer_id, time
         """
@@ -414,16 +507,19 @@ def _activity(con: duckdb.DuckDBPyConnection, layout: Layout, responses: pd.Data
     urls = pc.dictionary_encode(clicks.column("url").combine_chunks())
     names, page = np.unique([page_of(url) for url in urls.dictionary.to_pylist()], return_inverse=True)
     pages = pd.Categorical.from_codes(page[urls.indices.to_numpy(zero_copy_only=False)], categories=names)
-    transactions = pq.read_table(
+    chosen = ds.field("customer_id").isin(pa.array(ids, pa.int64()))
+    if len(ids):
+        chosen &= (ds.field("customer_id") >= int(ids[0])) & (ds.field("customer_id") <= int(ids[-1]))
+
+    def read(path, columns: list[str]) -> pd.DataFrame:
+        return ds.dataset(path, format="parquet").to_table(columns=columns, filter=chosen).to_pandas()
+
+    transactions = read(
         layout.transactions,
-        columns=["customer_id", "date", "payee", "category", "amount", "fee", "declined", "disputed"],
-    ).to_pandas()
-    contacts = pq.read_table(
-        layout.contacts, columns=["contact_id", "customer_id", "started_at", "reason", "outcome"]
-    ).to_pandas()
-    accounts = pq.read_table(
-        layout.accounts, columns=["customer_id", "product", "opened_date", "closed_date"]
+        ["customer_id", "date", "payee", "category", "amount", "fee", "declined", "disputed"],
     )
+    contacts = read(layout.contacts, ["contact_id", "customer_id", "started_at", "reason", "outcome"])
+    accounts = read(layout.accounts, ["customer_id", "product", "opened_date", "closed_date"])
     return Activity(
         customers=customers,
         clicks=pd.DataFrame(
@@ -435,7 +531,7 @@ def _activity(con: duckdb.DuckDBPyConnection, layout: Layout, responses: pd.Data
             }
         ),
         charges=notable_charges(transactions),
-        accounts=accounts.to_pandas(),
+        accounts=accounts,
         surveys=responses[["customer_id", "submitted", "rating"]],
         contacts=contacts.sort_values(["customer_id", "started_at", "contact_id"], kind="stable").reset_index(
             drop=True

@@ -45,14 +45,33 @@ PRODUCT_NOUNS = {
 }
 
 
-def persona_matrix(features: Features) -> pd.DataFrame:
-    """The clustering inputs in natural units, with typical values for customers who have no card spending."""
+@dataclass(frozen=True)
+class SpendFill:
+    """What a customer without card spending is given instead: the typical spender's, learnt once from the
+    training sample so that every part of the customers is scored alike."""
+
+    log_monthly_spend: float
+    mix: np.ndarray  # square roots of the category shares, in CATEGORY_NAMES order
+
+
+def spend_fill(features: Features) -> SpendFill:
+    """The median log spend and the mean category mix of the customers who spent."""
     spent = features.spending["transactions"].to_numpy() > 0
+    if not spent.any():
+        return SpendFill(0.0, np.zeros(len(CATEGORY_NAMES)))
     log_spend = np.log1p(features.spending["monthly_spend"].to_numpy())
     mix = np.sqrt(features.categories.to_numpy())
-    if spent.any():
-        log_spend = np.where(spent, log_spend, np.median(log_spend[spent]))
-        mix[~spent] = mix[spent].mean(axis=0)
+    return SpendFill(float(np.median(log_spend[spent])), mix[spent].mean(axis=0))
+
+
+def persona_matrix(features: Features, fill: SpendFill) -> pd.DataFrame:
+    """The clustering inputs in natural units, ``fill`` standing in for customers who have no card spending."""
+    spent = features.spending["transactions"].to_numpy() > 0
+    log_spend = np.where(
+        spent, np.log1p(features.spending["monthly_spend"].to_numpy()), fill.log_monthly_spend
+    )
+    mix = np.sqrt(features.categories.to_numpy())
+    mix[~spent] = fill.mix
     frame = pd.DataFrame(
         {
             "age": features.profile["age"].to_numpy(),

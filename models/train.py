@@ -4,7 +4,10 @@
 
 Customers are split once, by a hash of their id, into held-out customers (20%, never used for fitting: the
 evaluation measures the models on them), a validation slice and a calibration slice (10% each) and the
-fitting rest. Every customer is then scored in one vectorised pass, so the dashboard only looks scores up.
+fitting rest. The models are fitted on at most :data:`MAX_SAMPLE` customers (past it a sample chosen by
+another hash of the id, :func:`connectors.features.in_sample`), then every customer is scored vectorised,
+:data:`SCORE_PART` ids at a time, so that memory does not grow with the customers and the dashboard only
+looks scores up.
 
 Offers close the loop: the recorded answers to past offers (representatives' and the generator's simulated
 history, :func:`connectors.features.offer_outcomes`) of the training customers teach the next best action
@@ -31,8 +34,9 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
-from datetime import datetime, timezone
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -60,14 +64,17 @@ CALIBRATION = (0.3, 0.4)
 MAX_FIT_ROWS = 300_000  # the churn regression gains nothing from more rows; scoring covers everyone
 MAX_TEXT_ROWS = 60_000  # survey answers the text classifier learns from (it reads every answer)
 MIN_CUSTOMERS = 200  # fewer leave too few churners in the calibration slice to learn from
+MAX_SAMPLE = 1_000_000  # customers the models are fitted and measured on (a hash sample past it)
+SCORE_PART = 1_000_000  # customers scored at a time past the sample (a range of ids)
 STEPS = (
     "Reading sources",
     "Spend rates",
     "Personas",
     "Sentiment",
     "Churn",
-    "Lifetime value",
     "Reason for a call",
+    "Offer outcomes",
+    "Scoring every customer",
     "Writing",
 )
 
@@ -98,6 +105,31 @@ def _calibration_error(probability: np.ndarray, outcome: np.ndarray, bins: int =
     )
 
 
+@dataclass(frozen=True)
+class Fitted:
+    """What the sample taught: enough to score any customer."""
+
+    trend_prior: float
+    spend_fill: personas.SpendFill
+    persona_model: personas.PersonaModel
+    sentiment_model: sentiment.SentimentModel | None
+    churn_model: churn.ChurnModel
+
+
+@dataclass(frozen=True)
+class Learnt:
+    """What the fit measured and named on the sample, beside the fitted models."""
+
+    metrics: dict
+    names: list[str]
+    traits: pd.DataFrame
+    persona_columns: list[str]
+    sentiment_record: dict
+    reasons: reason.Learnt
+    outcome_model: nba.OutcomeModel | None
+    as_of: date
+
+
 def train(
     layout: Layout,
     folder: Path | None = None,
@@ -106,7 +138,12 @@ def train(
     mysql: MySQLTarget | None = None,
 ) -> Path:
     """Train on ``layout`` and publish the artifacts into ``folder`` (default ``<data>/models``); the offer
-    outcomes come from ``mysql`` when given (``C360_MYSQL_URL``), else from the data folder's desk store."""
+    outcomes come from ``mysql`` when given (``C360_MYSQL_URL``), else from the data folder's desk store.
+
+    The models are fitted and measured on a sample of at most :data:`MAX_SAMPLE` customers (everyone in a
+    smaller data set); every customer is then scored, :data:`SCORE_PART` at a time, so that memory does not
+    grow with the customers.
+    """
     folder = Path(folder) if folder else artifacts.models_dir(layout.root)
     started = time.perf_counter()
     timings: dict[str, float] = {}
@@ -120,13 +157,34 @@ def train(
 
     layout.as_of()  # no data set: say how to create one before anything else
     fingerprint, code = layout.fingerprint(), artifacts.code_version()
-    data = features.load(layout)
-    recorded = features.offer_outcomes(layout, mysql)
+    with features.Reader(layout) as reader:
+        everyone = reader.customer_ids
+        fraction = min(1.0, MAX_SAMPLE / max(len(everyone), 1))
+        data = reader.features(
+            everyone if fraction == 1 else everyone[features.in_sample(everyone, fraction)]
+        )
+        recorded = features.offer_outcomes(layout, mysql, fraction)
+        skipped = reader.skips.total
+        if len(data.customer_ids) < MIN_CUSTOMERS:
+            lost = f" ({skipped:,} source lines were skipped as unreadable: see the log)" if skipped else ""
+            raise TrainingError(
+                f"{len(data.customer_ids)} customers are too few to learn from: {MIN_CUSTOMERS} at least{lost}"
+            )
+        fitted, learnt = _fit(data, recorded, seed, step)
+        step(STEPS[7])
+        parts = [data] if fraction == 1 else _parts(reader, everyone, bar)
+        scores = pd.concat([_scores_frame(part, fitted) for part in parts], ignore_index=True)
+        del data, parts  # the features: only the scores are written
+    step(STEPS[8])
+    run = _publish(folder, scores, fitted, learnt, reader.skips, fingerprint, code, seed, started, timings)
+    bar.update(1)
+    bar.close()
+    return run
+
+
+def _fit(data: Features, recorded: pd.DataFrame, seed: int, step) -> tuple[Fitted, Learnt]:
+    """Fit every model on ``data`` (the sample), calling ``step`` as each begins."""
     ids = data.customer_ids
-    skipped = data.skips.total
-    if len(ids) < MIN_CUSTOMERS:
-        lost = f" ({skipped:,} source lines were skipped as unreadable: see the log)" if skipped else ""
-        raise TrainingError(f"{len(ids)} customers are too few to learn from: {MIN_CUSTOMERS} at least{lost}")
     former = data.former  # the churn outcome: left (every account closed) within the past year
     active = ~former
     point = split_point(ids)
@@ -149,71 +207,121 @@ def train(
     prior = ltv.trend_prior_variance(
         spending["position"].to_numpy()[learners], spending["transactions"].to_numpy()[learners]
     )
-    rate = ltv.rate_estimate(
-        spending["transactions"].to_numpy(),
-        spending["spend"].to_numpy(),
-        spending["position"].to_numpy(),
-        data.profile["history_days"].to_numpy(),
-        prior,
-    )
+    rate = _rate(data, prior)
     step(STEPS[2])
 
-    persona_inputs = personas.persona_matrix(data)
+    fill = personas.spend_fill(data)
+    persona_inputs = personas.persona_matrix(data, fill)
     persona_model = personas.PersonaModel.fit(persona_inputs[learners], seed)
     assigned = persona_model.assign(persona_inputs)
     persona_traits = personas.traits(persona_inputs[active], assigned.persona[active], persona_model.k)
     names = personas.name_personas(persona_traits)
     step(STEPS[3])
 
-    respondent_probabilities, sentiment_record = _sentiment(data, validation | test, ids)
-    sentiment_counts = sentiment.persona_counts(
-        assigned.persona[active], respondent_probabilities[active], persona_model.k
-    )
+    sentiment_model, sentiment_record = _fit_sentiment(data, validation | test)
     step(STEPS[4])
 
-    outcome = former
     inputs = churn.churn_matrix(data, rate.trend)
-    model = churn.ChurnModel.fit(
-        inputs[train_rows].reset_index(drop=True), outcome[train_rows], calibration[train_rows]
+    churn_model = churn.ChurnModel.fit(
+        inputs[train_rows].reset_index(drop=True), former[train_rows], calibration[train_rows]
     )
-    contributions = model.contributions(inputs)
-    churn_risk = model.probability(inputs)
     step(STEPS[5])
 
-    value = np.where(former, np.nan, ltv.lifetime_value(rate, churn_risk))  # nothing more from who left
-    months = np.where(former, 0.0, ltv.expected_months(churn_risk))
+    reasons = reason.learn(data.activity, split_point, seed)
     step(STEPS[6])
 
-    reasons = reason.learn(data.activity, split_point, seed)
-    step(STEPS[7])
-
-    metrics = {
-        "customers": len(ids),
-        "skipped_lines": skipped,
-        "former_customers": int(former.sum()),
-        "observed_churn_rate": float(former.mean()),
-        "held_out_customers": int(test.sum()),
-        "churn_validation_auc": _auc(outcome[validation], churn_risk[validation]),
-        "churn_validation_brier": float(brier_score_loss(outcome[validation], churn_risk[validation]))
-        if validation.any()
-        else None,
-        "churn_validation_calibration_error": _calibration_error(churn_risk[validation], outcome[validation])
-        if validation.sum() >= 10
-        else None,
-        "persona_k": persona_model.k,
-        "persona_silhouette": persona_model.silhouettes[persona_model.k],
-        "trend_prior_sd": float(np.sqrt(prior)),
-        "ltv_scored_share": float(rate.enough_history[active].mean()) if active.any() else 0.0,
-        **sentiment_record.pop("metrics"),
-        **reasons.metrics,
-    }
     holdings = data.holdings.to_numpy(dtype=bool)
     table = adoption_table(assigned.persona[active], holdings[active], names)
     adoption = table["adoption"].to_numpy().reshape(persona_model.k, len(PRODUCTS))
     outcome_model, outcome_metrics = _offer_outcomes(data, recorded, assigned.persona, adoption, learners)
-    metrics |= outcome_metrics
+    metrics = {
+        "fitted_on_customers": len(ids),
+        "persona_k": persona_model.k,
+        "persona_silhouette": persona_model.silhouettes[persona_model.k],
+        "trend_prior_sd": float(np.sqrt(prior)),
+        **sentiment_record.pop("metrics"),
+        **reasons.metrics,
+        **outcome_metrics,
+    }
+    fitted = Fitted(prior, fill, persona_model, sentiment_model, churn_model)
+    learnt = Learnt(
+        metrics,
+        names,
+        persona_traits,
+        list(persona_inputs.columns),
+        sentiment_record,
+        reasons,
+        outcome_model,
+        data.as_of,
+    )
+    return fitted, learnt
+
+
+def _rate(data: Features, prior: float) -> ltv.RateEstimate:
+    spending = data.spending
+    return ltv.rate_estimate(
+        spending["transactions"].to_numpy(),
+        spending["spend"].to_numpy(),
+        spending["position"].to_numpy(),
+        data.profile["history_days"].to_numpy(),
+        prior,
+    )
+
+
+def _parts(reader: features.Reader, everyone: np.ndarray, bar: tqdm) -> Iterator[Features]:
+    """Every customer's features, :data:`SCORE_PART` customers (a range of ids) at a time."""
+    chunks = np.array_split(everyone, -(-len(everyone) // SCORE_PART))
+    for number, chunk in enumerate(chunks, 1):
+        bar.set_postfix_str(f"part {number} of {len(chunks)}")
+        yield reader.features(chunk, activity=False)
+    bar.set_postfix_str("")
+
+
+def _publish(
+    folder: Path,
+    scores: pd.DataFrame,
+    fitted: Fitted,
+    learnt: Learnt,
+    skips: jsonlines.Skips,
+    fingerprint: str,
+    code: str,
+    seed: int,
+    started: float,
+    timings: dict,
+) -> Path:
+    """The figures over every customer's scores, the models' description, and the artifacts written."""
+    ids = scores["customer_id"].to_numpy()
+    former = scores["closed_on"].notna().to_numpy()
+    active = ~former
+    point = split_point(ids)
+    validation = (point >= VALIDATION[0]) & (point < VALIDATION[1])
+    churn_risk = scores["churn_risk"].to_numpy()
+    persona = scores["persona"].to_numpy(dtype=np.int64)
+    k = fitted.persona_model.k
+    probabilities = scores[[f"sentiment_{label.lower()}" for label in sentiment.LABELS]].to_numpy()
+    sentiment_counts = sentiment.persona_counts(persona[active], probabilities[active], k)
+    holds = (scores["holds"].to_numpy()[:, None] >> np.arange(len(PRODUCTS))) & 1
+    table = adoption_table(persona[active], holds[active], learnt.names)
+    sizes = np.bincount(persona[active], minlength=k)
+    metrics = {
+        "customers": len(ids),
+        "skipped_lines": skips.total,
+        "former_customers": int(former.sum()),
+        "observed_churn_rate": float(former.mean()),
+        "held_out_customers": int(scores["held_out"].sum()),
+        "churn_validation_auc": _auc(former[validation], churn_risk[validation]),
+        "churn_validation_brier": float(brier_score_loss(former[validation], churn_risk[validation]))
+        if validation.any()
+        else None,
+        "churn_validation_calibration_error": _calibration_error(churn_risk[validation], former[validation])
+        if validation.sum() >= 10
+        else None,
+        "ltv_scored_share": float(scores["ltv"].notna().to_numpy()[active].mean()) if active.any() else 0.0,
+        "sentiment_respondents": int((~np.isnan(probabilities[:, 0])).sum()),
+    } | learnt.metrics
     trained_at = datetime.now(timezone.utc)
     version = f"{trained_at:%Y%m%dT%H%M%S%f}-{fingerprint[:8]}"
+    persona_model, traits = fitted.persona_model, learnt.traits
     meta = {
         "format": artifacts.FORMAT,
         "version": version,
@@ -221,21 +329,21 @@ def train(
         "fingerprint": fingerprint,
         "code_version": code,
         "seed": seed,
-        "as_of": data.as_of.isoformat(),
+        "as_of": learnt.as_of.isoformat(),
         "metrics": metrics,
         "personas": [
             {
                 "persona": p,
-                "name": names[p],
-                "size": int(persona_traits.loc[p, "size"]),
-                "age": float(persona_traits.loc[p, "age"]),
-                "monthly_spend": float(persona_traits.loc[p, "monthly_spend"]),
+                "name": learnt.names[p],
+                "size": int(sizes[p]),
+                "age": float(traits.loc[p, "age"]),
+                "monthly_spend": float(traits.loc[p, "monthly_spend"]),
                 "sentiment_counts": sentiment_counts[p].tolist(),
             }
-            for p in range(persona_model.k)
+            for p in range(k)
         ],
         "adoption": {
-            "holders": table["holders"].to_numpy().reshape(persona_model.k, len(PRODUCTS)).tolist(),
+            "holders": table["holders"].to_numpy().reshape(k, len(PRODUCTS)).tolist(),
             "customers": table["customers"].to_numpy()[:: len(PRODUCTS)].tolist(),
         },
         "silhouettes": {str(k): v for k, v in persona_model.silhouettes.items()},
@@ -243,30 +351,25 @@ def train(
             "mean": persona_model.mean.tolist(),
             "scale": persona_model.scale.tolist(),
             "centers": persona_model.centers.tolist(),
-            "columns": list(persona_inputs.columns),
+            "columns": learnt.persona_columns,
         },
-        "churn": model.describe() | {"factors": list(churn.FACTORS), "risk_levels": churn.RISK_LEVELS},
-        "ltv": {"trend_prior_variance": prior, "assumptions": ltv.ASSUMPTIONS},
-        "sentiment": sentiment_record,
+        "churn": fitted.churn_model.describe()
+        | {"factors": list(churn.FACTORS), "risk_levels": churn.RISK_LEVELS},
+        "ltv": {"trend_prior_variance": fitted.trend_prior, "assumptions": ltv.ASSUMPTIONS},
+        "sentiment": learnt.sentiment_record,
         "nba": {
             "click_weight": nba.CLICK_WEIGHT,
             "need_weight": nba.NEED_WEIGHT,
             "outcomes": {
                 "threshold": nba.MIN_OUTCOMES,
                 "shift_prior": nba.SHIFT_PRIOR,
-                "model": None if outcome_model is None else outcome_model.describe(),
+                "model": None if learnt.outcome_model is None else learnt.outcome_model.describe(),
             },
         },
-        "reason": reasons.model.describe(),
-        "skipped_lines": data.skips.as_dict(),
+        "reason": learnt.reasons.model.describe(),
+        "skipped_lines": skips.as_dict(),
     }
-    scores = _scores_frame(
-        data, test, assigned, churn_risk, contributions, rate, months, value, respondent_probabilities
-    )
-    run = _write(folder, version, meta, scores, reasons.held_out, started, timings)
-    bar.update(1)
-    bar.close()
-    return run
+    return _write(folder, version, meta, scores, learnt.reasons.held_out, started, timings)
 
 
 def _offer_outcomes(
@@ -299,8 +402,9 @@ def _auc(outcome: np.ndarray, score: np.ndarray) -> float | None:
     return float(roc_auc_score(outcome, score)) if len(np.unique(outcome)) == 2 else None
 
 
-def _sentiment(data: Features, excluded: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, dict]:
-    """Per-customer sentiment probabilities (NaN for non-respondents) and the record of the classifier."""
+def _fit_sentiment(data: Features, excluded: np.ndarray) -> tuple[sentiment.SentimentModel | None, dict]:
+    """The classifier of survey comments, fitted on answers of customers not ``excluded``, and its record."""
+    ids = data.customer_ids
     responses = data.responses
     labels = sentiment.rating_labels(responses["rating"].to_numpy())
     response_ids = responses["customer_id"].to_numpy(dtype=np.int64)
@@ -309,45 +413,48 @@ def _sentiment(data: Features, excluded: np.ndarray, ids: np.ndarray) -> tuple[n
     fit_rows = fit_rows[np.argsort(split_point(response_ids[fit_rows]), kind="stable")[:MAX_TEXT_ROWS]]
     model = sentiment.SentimentModel.fit(responses["comment"].iloc[fit_rows], labels[fit_rows])
     if model is None:
-        return np.full((len(ids), len(sentiment.LABELS)), np.nan), {
-            "trained": False,
-            "responses": len(responses),
-            "metrics": {"sentiment_respondents": 0},
-        }
-    probabilities = model.probabilities(responses["comment"])
+        return None, {"trained": False, "responses": len(responses), "metrics": {}}
     validation = excluded_response & ~held_out(response_ids)
     accuracy = (
-        float((probabilities[validation].argmax(axis=1) == labels[validation]).mean())
+        float(
+            (
+                model.probabilities(responses["comment"][validation]).argmax(axis=1) == labels[validation]
+            ).mean()
+        )
         if validation.any()
         else None
     )
-    per_customer = sentiment.customer_probabilities(ids, response_ids, probabilities)
-    return per_customer, {
+    return model, {
         "trained": True,
         "responses": len(responses),
         "top_terms": model.top_terms(),
-        "metrics": {
-            "sentiment_respondents": int((~np.isnan(per_customer[:, 0])).sum()),
-            "sentiment_validation_agreement_with_rating": accuracy,
-        },
+        "metrics": {"sentiment_validation_agreement_with_rating": accuracy},
     }
 
 
-def _scores_frame(
-    data: Features,
-    test: np.ndarray,
-    assigned: personas.Assignment,
-    churn_risk: np.ndarray,
-    contributions: np.ndarray,
-    rate: ltv.RateEstimate,
-    months: np.ndarray,
-    value: np.ndarray,
-    respondent_probabilities: np.ndarray,
-) -> pd.DataFrame:
+def _scores_frame(data: Features, fitted: Fitted) -> pd.DataFrame:
+    """Every model's scores of the customers of ``data``, one row each, in id order."""
+    ids = data.customer_ids
+    rate = _rate(data, fitted.trend_prior)
+    assigned = fitted.persona_model.assign(personas.persona_matrix(data, fitted.spend_fill))
+    inputs = churn.churn_matrix(data, rate.trend)
+    contributions = fitted.churn_model.contributions(inputs)
+    churn_risk = fitted.churn_model.probability(inputs)
+    former = data.former
+    value = np.where(former, np.nan, ltv.lifetime_value(rate, churn_risk))  # nothing more from who left
+    months = np.where(former, 0.0, ltv.expected_months(churn_risk))
+    respondent_probabilities = np.full((len(ids), len(sentiment.LABELS)), np.nan)
+    if fitted.sentiment_model is not None:
+        responses = data.responses
+        respondent_probabilities = sentiment.customer_probabilities(
+            ids,
+            responses["customer_id"].to_numpy(dtype=np.int64),
+            fitted.sentiment_model.probabilities(responses["comment"]),
+        )
     profile, spending, clicks, surveys = data.profile, data.spending, data.clicks, data.surveys
     frame = {
-        "customer_id": data.customer_ids.astype(np.int64),
-        "held_out": test,
+        "customer_id": ids.astype(np.int64),
+        "held_out": held_out(ids),
         "closed_on": profile["closed_on"].to_numpy(dtype="datetime64[s]"),
         "persona": assigned.persona.astype(np.int8),
         "persona_distance": assigned.distance.astype(np.float32),

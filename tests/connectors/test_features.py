@@ -8,6 +8,7 @@ import sqlite3
 from datetime import date
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,6 +19,7 @@ from connectors.config import parse_mysql_url
 from connectors.desk import schema
 from connectors.directory.banking import BankingUnavailable
 from connectors.layout import Layout, SourceMissing
+from models import train
 from tests.servers import free_port
 
 
@@ -51,6 +53,67 @@ def test_every_frame_has_one_row_per_customer_in_id_order(loaded, sample_layout)
             name
         )
     assert list(loaded.holdings.columns) == list(PRODUCTS)
+
+
+def test_features_of_some_customers_are_everyones_rows_for_them(loaded, sample_layout):
+    """A sample (spread over every id) and a range of ids read alone give exactly the rows they have among
+    everyone's: the id filters pushed into DuckDB and the Parquet reads lose nothing and add nothing."""
+    everyone = loaded.customer_ids
+    with features.Reader(sample_layout) as reader:
+        assert (reader.customer_ids == everyone).all()
+        for chosen in (everyone[features.in_sample(everyone, 0.3)], everyone[1000:1700]):
+            some = reader.features(chosen)
+            rows = np.searchsorted(everyone, chosen)
+            for name in ("profile", "holdings", "spending", "categories", "clicks", "surveys"):
+                pd.testing.assert_frame_equal(
+                    getattr(some, name), getattr(loaded, name).iloc[rows].reset_index(drop=True), obj=name
+                )
+            for name in ("customers", "charges", "accounts", "surveys", "contacts", "clicks"):
+                mine, all_of = getattr(some.activity, name), getattr(loaded.activity, name)
+                expected = all_of[all_of["customer_id"].isin(chosen)]
+                key = list(expected.columns)
+                pd.testing.assert_frame_equal(  # the order of equal times is the engine's
+                    mine.astype(str).sort_values(key, ignore_index=True),
+                    expected.astype(str).sort_values(key, ignore_index=True),
+                    obj=name,
+                )
+            assert len(some.activity.contacts) > 0
+        assert reader.features(everyone[:10], activity=False).activity is None
+        database = Path(
+            reader.con.execute("SELECT path FROM duckdb_databases() WHERE NOT internal").fetchall()[0][0]
+        )
+        assert database.is_file()
+    assert not database.parent.exists(), "the reader's database is removed on close"
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.1, 0.5, 1.0])
+def test_the_sample_is_the_same_in_python_duckdb_and_sqlite(fraction):
+    ids = np.concatenate([np.arange(1, 20_000), np.array([2**31 - 1, 2**32, 2**32 + 7, 10**12, 2**62])])
+    chosen = ids[features.in_sample(ids, fraction)]
+    assert len(chosen) / len(ids) == pytest.approx(fraction, abs=0.02)
+    condition = features.sample_sql("id", fraction)
+    duck = duckdb.connect()
+    duck.register("ids", pd.DataFrame({"id": ids}))
+    assert duck.execute(f"SELECT id FROM ids WHERE {condition} ORDER BY id").fetchnumpy()["id"].tolist() == (
+        chosen.tolist()
+    )
+    with contextlib.closing(sqlite3.connect(":memory:")) as lite:
+        lite.execute("CREATE TABLE ids (id INTEGER)")
+        lite.executemany("INSERT INTO ids VALUES (?)", [(int(i),) for i in ids])
+        assert [
+            r[0] for r in lite.execute(f"SELECT id FROM ids WHERE {condition} ORDER BY id")
+        ] == chosen.tolist()
+
+
+def test_the_sample_does_not_lean_on_the_training_split():
+    """The sample's customers fall into held-out, validation, calibration and fitting slices in the same
+    shares as everyone: the two hashes are independent."""
+    ids = np.arange(1, 1_000_001)
+    point = train.split_point(ids)
+    sampled = features.in_sample(ids, 0.1)
+    for low, high in ((0, 0.2), (0.2, 0.3), (0.3, 0.4), (0.4, 1.0)):
+        share = ((point >= low) & (point < high) & sampled).sum() / sampled.sum()
+        assert share == pytest.approx(high - low, abs=0.005)
 
 
 def test_former_customers_are_read_from_closed_accounts(loaded, sample_layout, observed_until):
@@ -204,6 +267,10 @@ def test_offer_outcomes_are_read_from_the_embedded_store_simulated_and_desk_alik
     assert read[read["source"] == schema.DESK_SOURCE].iloc[0].tolist() == _expected_outcome()
     assert read["customer_id"].is_monotonic_increasing
     assert str(read["recorded_at"].dtype) == "datetime64[us]"
+    sampled = features.offer_outcomes(copy, fraction=0.25)
+    expected = read[features.in_sample(read["customer_id"].to_numpy(), 0.25)].reset_index(drop=True)
+    assert 0 < len(sampled) < len(read)
+    pd.testing.assert_frame_equal(sampled, expected)
 
 
 def test_no_store_or_no_table_means_no_outcomes_yet(tmp_path):
@@ -230,6 +297,15 @@ def test_offer_outcomes_are_read_from_mysql_when_it_is_set(mariadb, tmp_path):
         connection.commit()
     read = features.offer_outcomes(Layout(tmp_path), target)
     assert read.iloc[0].tolist() == _expected_outcome() and len(read) == 1
+    with mariadb.connect(database="c360_outcomes") as connection, connection.cursor() as cursor:
+        others = [(f"k{i}", OUTCOME[1], i, *OUTCOME[3:]) for i in [*range(1, 200), 2**32 + 7, 10**12]]
+        cursor.executemany(INSERT_OUTCOME.format(", ".join(["%s"] * len(OUTCOME))), others)
+        connection.commit()
+    everyone = features.offer_outcomes(Layout(tmp_path), target)
+    sampled = features.offer_outcomes(Layout(tmp_path), target, fraction=0.3)
+    in_sample = features.in_sample(everyone["customer_id"].to_numpy(), 0.3)
+    assert 0 < len(sampled) < len(everyone)
+    assert sampled["customer_id"].tolist() == everyone["customer_id"][in_sample].tolist()
     unreachable = parse_mysql_url(f"mysql://root@127.0.0.1:{free_port()}/c360")
     with pytest.raises(BankingUnavailable, match="cannot reach a MySQL server"):
         features.offer_outcomes(Layout(tmp_path), unreachable)

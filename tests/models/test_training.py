@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from connectors import features
 from connectors.layout import Layout
 from models import artifacts, evaluate, train
 from models.insights import Insights
@@ -125,3 +126,25 @@ def test_customers_whose_documents_lack_fields_are_trained_on_and_scored(data_co
     run = train.train(data_copy, artifacts.models_dir(data_copy.root), progress=False)
     insights = Insights.load(data_copy.root, run.parent)
     assert insights.for_customer(10**9 + 1) is not None
+
+
+def test_past_the_sample_every_customer_is_scored_and_in_parts_alike(data_copy: Layout, monkeypatch):
+    """Past MAX_SAMPLE customers the models are fitted on a sample and everyone is scored part by part:
+    every customer gets one row, the same whatever the parts, and the figures count everyone."""
+    monkeypatch.setattr(train, "MAX_SAMPLE", 1_500)
+    runs = []
+    for part in (10**9, 700):
+        monkeypatch.setattr(train, "SCORE_PART", part)
+        runs.append(train.train(data_copy, data_copy.root / f"models-{part}", progress=False))
+    whole, parts = (pd.read_parquet(run / artifacts.CUSTOMERS) for run in runs)
+    pd.testing.assert_frame_equal(whole, parts)
+    assert whole["customer_id"].tolist() == list(range(1, 3_001))
+    meta = artifacts.read_meta(runs[1])
+    metrics = meta["metrics"]
+    ids = whole["customer_id"].to_numpy()
+    assert metrics["customers"] == 3_000
+    assert metrics["fitted_on_customers"] == features.in_sample(ids, 1_500 / 3_000).sum() < 3_000
+    active = whole["closed_on"].isna()
+    assert sum(p["size"] for p in meta["personas"]) == active.sum()
+    assert sum(meta["adoption"]["customers"]) == active.sum()
+    assert metrics["held_out_customers"] == whole["held_out"].sum()
