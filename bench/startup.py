@@ -3,7 +3,7 @@
     python -m bench.startup --customers 1000000 --json [--data-dir DIR] [--untrained]
 
 On a generated and trained data set (``/tmp/c360-bench-<N>`` unless ``--data-dir``; ``--untrained``: without
-models, at sizes training does not fit in memory yet):
+models, so that a large size is measured without training on it first):
 
 - ``first_build_s``: ``python -m connectors.directory.build`` from nothing (the old design paid this on every
   start of every process: the naive baseline of the restart);

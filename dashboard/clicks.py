@@ -40,6 +40,7 @@ from connectors.clickstream import (
 )
 from dashboard.markup import HTMLText, escape
 from dashboard.plots import add_hover, time_figure
+from dashboard.services import SharedResults, seen_key
 from dashboard.timer import SessionTimer
 
 PRODUCT_AVERAGE_ROWS = 100  # the bars average the last 10 s of 100 ms rows
@@ -47,6 +48,7 @@ LINE_STEP_MS = RATE_WINDOW_BUCKETS * BUCKET_MS  # the live line shows one row a 
 LINE_ROWS = HISTORY_BUCKETS // RATE_WINDOW_BUCKETS  # ... for the last 5 minutes
 TIMELINE_ROWS = 8  # clicks listed under the timeline plot
 TIMELINE_MIN_MS = 3_600_000  # the timeline spans at least the hour up to the latest click
+SHARED = SharedResults()  # a customer's latest clicks, for every session showing her
 PAGE_CHARS = 80  # page addresses longer than this are shortened on screen (in full on hover)
 
 
@@ -286,25 +288,35 @@ class CustomerActivity(LiveView):
 
     @param.depends("store.customer_id", watch=True)
     def refresh(self) -> None:
+        """The badge on every pull; her clicks and the hour's products once per click of hers (per
+        ``CLICKING_S`` window while she clicks) and per minute, computed once for every session."""
         customer_id = self.store.customer_id
         now = datetime.now(timezone.utc)
         seen = None if customer_id is None else self.stream.last_seen(customer_id)
         badge = _presence_html(seen, now)
         if badge != self.badge.object:
             self.badge.object = badge
-        shown = (customer_id, seen)
-        if shown != self._shown:  # a new customer or a new click: redraw the timeline
-            self._shown = shown
-            activity = (
-                _EMPTY_ACTIVITY if seen is None else self.stream.customer_activity(customer_id, self.limit)
-            )
-            with pn.io.hold():
-                self.timeline.data = _timeline_data(activity)
-                self.window.start, self.window.end = timeline_window(activity, now)
-                self._clicks.object = _recent_clicks_html(activity)
-        interest = _interest_html({} if customer_id is None else self.stream.recent_interest(customer_id))
-        if interest != self._interest.object:  # the last hour moves on even without clicks
+        shown = (self.stream, customer_id, self.limit, seen_key(seen), int(now.timestamp() // 60))
+        if shown == self._shown:
+            return
+        self._shown = shown
+        activity, clicks, interest = SHARED.get(shown, lambda: self._activity(customer_id, seen))
+        with pn.io.hold():
+            self.timeline.data = _timeline_data(activity)
+            self.window.start, self.window.end = timeline_window(activity, now)
+            self._clicks.object = clicks
             self._interest.object = interest
+
+    def _activity(self, customer_id: int | None, seen: LastSeen | None) -> tuple[pd.DataFrame, str, str]:
+        """Her latest clicks, their table, and the products she viewed in the last hour."""
+        if customer_id is None:
+            return _EMPTY_ACTIVITY, _recent_clicks_html(_EMPTY_ACTIVITY), _interest_html({})
+        activity = _EMPTY_ACTIVITY if seen is None else self.stream.customer_activity(customer_id, self.limit)
+        return (
+            activity,
+            _recent_clicks_html(activity),
+            _interest_html(self.stream.recent_interest(customer_id)),
+        )
 
     def _release(self) -> None:
         self.timeline.data = _timeline_data(_EMPTY_ACTIVITY)
