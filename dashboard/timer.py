@@ -163,3 +163,69 @@ class SessionTimer:
     def _tick(self) -> None:
         if self.running and not self._paused:
             self._callback()
+
+
+class WhenQuiet:
+    """Call ``callback`` once, when the page has connected and then been left alone for ``quiet_ms``:
+    :meth:`poke` (a selection, say) starts the wait again. Outside a server it is called at once.
+
+    A page closed before then never gets it: Bokeh keeps a closed page's session for its unused-session
+    lifetime (15 s), and work for it would only slow the pages still open.
+    """
+
+    def __init__(self, callback: Callable[[], None], quiet_ms: int):
+        self._callback = callback
+        self._quiet_ms = quiet_ms
+        self._periodic = None
+        self._done = False
+        document = pn.state.curdoc
+        if document is not None and document.session_context is not None:
+            pn.state.on_session_destroyed(lambda _context: self.cancel())
+        pn.state.onload(self._wait)
+
+    @property
+    def done(self) -> bool:
+        """Whether the callback has been called (or cancelled)."""
+        return self._done
+
+    def poke(self) -> None:
+        """Something happened on the page: wait ``quiet_ms`` from now."""
+        if self._periodic is not None and not self._done:
+            self._wait()
+
+    def cancel(self) -> None:
+        """Never call it."""
+        self._done = True
+        if self._periodic is not None:
+            self._periodic.stop()
+            self._periodic = None
+
+    def _wait(self) -> None:
+        if self._done:
+            return
+        document = pn.state.curdoc
+        if document is None or document.session_context is None:
+            self._fire()
+            return
+        if self._periodic is not None:
+            self._periodic.stop()
+        self._periodic = pn.io.PeriodicCallback(
+            callback=self._fire, period=self._quiet_ms, count=1, background=True, log=False
+        )
+        self._periodic.start()
+
+    def _fire(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        self._periodic = None
+        if _page_open():
+            self._callback()
+
+
+def _page_open() -> bool:
+    """Whether the current session has a connected page (always, outside a server)."""
+    document = pn.state.curdoc
+    context = None if document is None else document.session_context
+    session = None if context is None else getattr(context, "session", None)
+    return session is None or session.connection_count > 0

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 import panel as pn
 import pytest
 from bokeh.document import Document
 from panel.io.state import set_curdoc
 
-from dashboard.timer import SessionClock, SessionTimer
+from dashboard.timer import SessionClock, SessionTimer, WhenQuiet
 from tests.servers import panel_server, wait_until
 
 
@@ -87,3 +89,54 @@ def test_a_failing_timer_does_not_stop_the_others_of_its_tick(caplog):
         assert calls == ["tick"] and "broken view" in caplog.text
         broken.stop()
         working.stop()
+
+
+@pytest.mark.browser
+def test_when_quiet_waits_until_the_page_has_been_left_alone(page):
+    pokes: list[float] = []
+    calls: list[float] = []
+
+    def app() -> pn.viewable.Viewable:
+        quiet = WhenQuiet(lambda: calls.append(time.monotonic()), quiet_ms=1500)
+        button = pn.widgets.Button(name="poke", css_classes=["poke"])
+        button.on_click(lambda _event: (pokes.append(time.monotonic()), quiet.poke()))
+        return button
+
+    with panel_server("quiet", app) as url:
+        page.goto(url)
+        for _ in range(3):
+            page.locator(".poke button").first.click()
+        wait_until(lambda: len(pokes) == 3 and calls, timeout=30, message="the quiet callback")
+        assert len(calls) == 1 and calls[0] - pokes[-1] >= 1.5  # from the last poke, not the first
+
+
+@pytest.mark.browser
+def test_when_quiet_is_not_called_for_a_page_closed_before(browser):
+    sessions: list[object] = []  # the first is panel_server's request, which never connects
+    called: list[object] = []
+
+    def app() -> pn.viewable.Viewable:
+        document = pn.state.curdoc
+        sessions.append(document)
+        WhenQuiet(lambda: called.append(document), quiet_ms=1500)
+        return pn.pane.Markdown("quiet", css_classes=["quiet"])
+
+    with panel_server("closed", app) as url:
+        closed = browser.new_page()
+        closed.goto(url)
+        closed.locator(".quiet").first.wait_for(timeout=30_000)
+        closed.close()
+        opened = browser.new_page()  # its call comes after the closed page's was due
+        opened.goto(url)
+        wait_until(
+            lambda: len(sessions) == 3 and sessions[2] in called, timeout=30, message="the open page's"
+        )
+        opened.close()
+        assert called == [sessions[2]]
+
+
+def test_when_quiet_outside_a_server_calls_at_once_and_once():
+    calls: list[str] = []
+    quiet = WhenQuiet(lambda: calls.append("built"), quiet_ms=1500)
+    quiet.poke()
+    assert calls == ["built"] and quiet.done
