@@ -19,7 +19,8 @@ one consumer group, clicks produced by ``connectors.tools.produce`` in its own p
   no clicks (``dashboard_cpu_pct_idle``); the naive baseline is the same dashboard consuming the topic
   itself, without Redis (``baseline_dashboard_cpu_pct_low``/``_high``);
 - ``proxy_*``: ``python -m dashboard --processes 2`` behind HAProxy, ``--sessions`` websocket sessions
-  opened through the proxy (``bench.clients``), then ``--probes`` Chromium pages through it measure first
+  opened through the proxy (``bench.clients``) and left to finish loading (``POOL_SETTLE_S``, as
+  ``bench.sessions`` does), then ``--probes`` Chromium pages through it measure first
   render and select (``bench.sessions``); ``sessions_per_process`` from HAProxy's cookie on each upgrade.
 """
 
@@ -59,6 +60,7 @@ from tests.servers import CHROMIUM_ARGS, RedisServer, find_chromium, free_port, 
 
 PARTITIONS = 8
 WARMUP_S = 3.0
+POOL_SETTLE_S = 5.0  # the pool's last pages build their heatmap and map 1.5 s after loading: probe after that
 GROUP_KAFKA_CONFIG = "session.timeout.ms=6000\nheartbeat.interval.ms=500\n"  # a killed member leaves in 6 s
 PROBE_URL = "https://bench.example/probe/"
 
@@ -310,6 +312,7 @@ def measure_proxy(data_dir: Path, env: dict[str, str], sessions: int, probes: in
                 warm.first_render_ms()
                 warm.close()
             clients = ClientPool(url, sessions)
+            time.sleep(POOL_SETTLE_S)
             per_process = Counter(client.cookies.get(COOKIE, "?") for client in clients.clients)
             renders, selects = [], []
             try:

@@ -81,10 +81,7 @@ class SessionClock:
             self._periodic = None
         self._tick_ms = tick_ms
         if tick_ms:
-            self._periodic = pn.io.PeriodicCallback(
-                callback=self._tick, period=tick_ms, background=True, log=False
-            )
-            self._periodic.start()
+            self._periodic = _background_callback(self._tick, tick_ms)
 
     def _tick(self) -> None:
         now = time.monotonic()
@@ -118,8 +115,7 @@ class SessionTimer:
         self._clock: SessionClock | None = None
         self._stopped = False
         self._paused = False
-        document = pn.state.curdoc
-        if document is not None and document.session_context is not None:
+        if _served(pn.state.curdoc):
             pn.state.on_session_destroyed(lambda _context: self.stop())
         pn.state.onload(self._start)
 
@@ -178,8 +174,7 @@ class WhenQuiet:
         self._quiet_ms = quiet_ms
         self._periodic = None
         self._done = False
-        document = pn.state.curdoc
-        if document is not None and document.session_context is not None:
+        if _served(pn.state.curdoc):
             pn.state.on_session_destroyed(lambda _context: self.cancel())
         pn.state.onload(self._wait)
 
@@ -203,16 +198,12 @@ class WhenQuiet:
     def _wait(self) -> None:
         if self._done:
             return
-        document = pn.state.curdoc
-        if document is None or document.session_context is None:
+        if not _served(pn.state.curdoc):
             self._fire()
             return
         if self._periodic is not None:
             self._periodic.stop()
-        self._periodic = pn.io.PeriodicCallback(
-            callback=self._fire, period=self._quiet_ms, count=1, background=True, log=False
-        )
-        self._periodic.start()
+        self._periodic = _background_callback(self._fire, self._quiet_ms, count=1)
 
     def _fire(self) -> None:
         if self._done:
@@ -221,6 +212,20 @@ class WhenQuiet:
         self._periodic = None
         if _page_open():
             self._callback()
+
+
+def _served(document: Document | None) -> bool:
+    """Whether ``document`` is a server session's (not a notebook's or a test's)."""
+    return document is not None and document.session_context is not None
+
+
+def _background_callback(callback: Callable[[], None], period_ms: int, count: int | None = None):
+    """A started Panel periodic callback without busy state or a log line per call (module docstring)."""
+    periodic = pn.io.PeriodicCallback(
+        callback=callback, period=period_ms, count=count, background=True, log=False
+    )
+    periodic.start()
+    return periodic
 
 
 def _page_open() -> bool:
