@@ -16,9 +16,10 @@ SPILL_FOLDER = Path(tempfile.gettempdir()) / f"c360-duckdb-{os.getuid()}"
 def connect(database: Path | None = None, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
     """A DuckDB database, in memory unless ``database`` names its file (tables larger than memory then live
     there, compressed), at most ``memory_limit`` (DuckDB's syntax, e.g. ``"4GB"``; its default is 80% of
-    RAM, which leaves pandas too little beside it when training), with its own progress bar off (long reads report their own progress),
-    spilling into the system's temporary folder: DuckDB's default is ``.tmp`` in the working directory,
-    which put gigabytes of spill files into the repository when training ran from it.
+    RAM, which leaves pandas too little beside it when training), with its own progress bar off (long reads
+    report their own progress), spilling into the system's temporary folder: DuckDB's default is ``.tmp``
+    in the working directory, which put gigabytes of spill files into the repository when training ran
+    from it.
 
     DuckDB's allocator purges the memory its queries freed on a background thread of its own: without one it
     kept it, about 60 MB after each bulk read a dashboard process makes at start (the map's points, the web

@@ -65,7 +65,7 @@ def spend_fill(features: Features) -> SpendFill:
 
 
 def persona_matrix(features: Features, fill: SpendFill) -> pd.DataFrame:
-    """The clustering inputs in natural units, ``fill`` standing in for customers who have no card spending."""
+    """The clustering inputs in natural units, ``fill`` standing in for customers without card spending."""
     spent = features.spending["transactions"].to_numpy() > 0
     log_spend = np.where(
         spent, np.log1p(features.spending["monthly_spend"].to_numpy()), fill.log_monthly_spend
