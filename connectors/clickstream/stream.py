@@ -3,9 +3,9 @@
 A background thread takes batches of messages from a source (a Kafka topic, or a replay of the generated
 clicks when ``C360_KAFKA_BOOTSTRAP`` is unset) and pushes them through a streamz pipeline::
 
-    raw batches ─ validate ─ link to customer ─┬─ health counters (received, dropped by reason)
-                                               ├─ clicks per second, overall and per product
-                                               ├─ per-customer last seen and latest clicks
+    raw batches ─ validate ─ link to customer ─┬─ clicks per second, overall and per product,
+                                               │  then per-customer last seen and latest clicks,
+                                               │  then the health counters (received, dropped by reason)
                                                └─ ``accepted``: a stream of accepted click frames
 
 into bounded state. Sessions never subscribe to anything: each pulls what is new on its own timer
@@ -113,11 +113,7 @@ class ClickStream(LiveState):
 
         self._raw = Stream(stream_name="raw click batches")
         linked = linked_clicks(self._raw, self._links)
-        self._sinks = [
-            linked.sink(self._count),
-            linked.sink(self._aggregate_rates),
-            linked.sink(self._index_activity),
-        ]
+        self._sinks = [linked.sink(self._take)]
         self.accepted = linked.map(attrgetter("clicks"), stream_name="accepted clicks")
         """Accepted click frames (time_ms, web_user_id, product code, url, customer_id, slot), as they
         pass: add ``.sink(fn)`` for more processing; it runs on the consumer thread, so keep it fast."""
@@ -164,21 +160,17 @@ class ClickStream(LiveState):
                 self._received += len(raw.values)
                 self._dropped["internal_error"] += len(raw.values)
 
-    def _count(self, batch: ClickBatch) -> None:
+    def _take(self, batch: ClickBatch) -> None:
+        """Rates and activity first, counts last: a click that health counts as accepted is queryable."""
+        if len(batch.clicks):
+            self._rates.add(batch.clicks, now_ms())
+            self._activity.add(batch.clicks)
         with self._counts_lock:
             self._received += batch.received
             self._accepted += len(batch.clicks)
             self._dropped.update(batch.dropped)
             self._recent_batches.append((time.monotonic(), batch.received, len(batch.clicks)))
         self._drop_log.report(batch)
-
-    def _aggregate_rates(self, batch: ClickBatch) -> None:
-        if len(batch.clicks):
-            self._rates.add(batch.clicks, now_ms())
-
-    def _index_activity(self, batch: ClickBatch) -> None:
-        if len(batch.clicks):
-            self._activity.add(batch.clicks)
 
     def health(self) -> dict:
         """State for the health panel: source, state, lag, messages/s, dropped by reason."""
