@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import LogisticRegression
 
 from connectors.catalog import PRODUCTS
 from connectors.features import Features
@@ -72,6 +71,8 @@ class ChurnModel:
     @classmethod
     def fit(cls, X: pd.DataFrame, churned: np.ndarray, calibration: np.ndarray) -> ChurnModel:
         """Fit on the rows where ``calibration`` is False, calibrate on the rows where it is True."""
+        from sklearn.linear_model import LogisticRegression  # see models/__init__.py
+
         values = X[list(COLUMNS)].to_numpy()
         mean = values[~calibration].mean(axis=0)
         scale = values[~calibration].std(axis=0)

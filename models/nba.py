@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
 
 from connectors.catalog import CONTACT_REASONS, LABELS, PRODUCTS
 
@@ -144,6 +143,8 @@ def learn_outcomes(
     persona and product, each shift under a normal prior of variance :data:`SHIFT_PRIOR` (L2): a cell with
     few outcomes stays near the propensity's word, one with many follows its own record.
     """
+    from sklearn.linear_model import LogisticRegression  # see models/__init__.py
+
     if len(accepted) < MIN_OUTCOMES:
         return None
     scored = np.asarray(scores) > 0

@@ -15,8 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.cluster import KMeans
-from sklearn.metrics import silhouette_score
 
 from connectors.catalog import CATEGORY_NAMES, PRODUCTS
 from connectors.features import Features
@@ -108,6 +106,9 @@ class PersonaModel:
     @classmethod
     def fit(cls, X: pd.DataFrame, seed: int) -> PersonaModel:
         """Choose k by silhouette on a sample, then fit K-means on a larger sample."""
+        from sklearn.cluster import KMeans  # see models/__init__.py
+        from sklearn.metrics import silhouette_score
+
         values = X.to_numpy()
         mean, scale = values.mean(axis=0), values.std(axis=0)
         scale = np.where(scale > 0, scale, 1.0) / _block_weights()

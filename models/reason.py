@@ -25,7 +25,6 @@ from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import LogisticRegression
 
 from connectors.catalog import (
     CLICK_DAYS,
@@ -313,6 +312,8 @@ class ReasonModel:
 
     @classmethod
     def fit(cls, inputs: np.ndarray, columns: Sequence[str], reasons: np.ndarray, seed: int) -> ReasonModel:
+        from sklearn.linear_model import LogisticRegression  # see models/__init__.py
+
         mean = inputs.mean(axis=0)
         model = LogisticRegression(C=C, max_iter=500, random_state=seed)
         model.fit(inputs - mean, reasons)

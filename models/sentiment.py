@@ -10,12 +10,13 @@ respondents it rests on and a 95% Wilson interval of the leading share.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline, make_pipeline
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
 LABELS = ("NEGATIVE", "NEUTRAL", "POSITIVE")
 MIN_RESPONSES = 30  # fewer answers than this teach the classifier nothing reliable
@@ -35,6 +36,10 @@ class SentimentModel:
     @classmethod
     def fit(cls, comments: pd.Series, labels: np.ndarray) -> SentimentModel | None:
         """Train on comments and rating labels; None when there are too few answers or one kind only."""
+        from sklearn.feature_extraction.text import TfidfVectorizer  # see models/__init__.py
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+
         if len(comments) < MIN_RESPONSES or len(np.unique(labels)) < 2:
             return None
         pipeline = make_pipeline(

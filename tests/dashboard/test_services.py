@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+from pathlib import Path
 
 from dashboard.services import SharedResults
 from tests.dashboard.conftest import DashboardServer
@@ -33,3 +34,11 @@ def test_a_served_dashboard_ends_on_sigterm_without_aborting(dashboard_data, tmp
     server.stop()
     assert server.process.returncode != -signal.SIGABRT
     assert "terminate called" not in server.logged()
+
+
+def test_a_serving_process_never_loads_scikit_learn(dashboard_server):
+    """Training writes what it learnt as plain numbers and the server scores with them (models/__init__.py):
+    a served page's process has mapped none of scikit-learn's compiled modules."""
+    maps = Path(f"/proc/{dashboard_server.process.pid}/maps").read_text()
+    assert "/numpy/" in maps  # compiled modules of site-packages are listed here
+    assert "/sklearn/" not in maps
