@@ -4,10 +4,18 @@ The replay keeps the file's own rhythm: how busy each minute of the day is in th
 swing and its minute-to-minute variation) sets how many clicks are replayed at that minute of the local
 day, scaled so that the average over a day is ``C360_REPLAY_RATE``; within a minute clicks arrive at
 random (Poisson), as visitors do.
+
+What the replay learns of the file at start (the rhythm, and the featured customers' own lines: seconds of
+reading a 1 GB file, on the thread beside the first page's build) is kept in a small JSON file in the index
+folder, named by the file's size, time and the featured customers, so that every later start, and every
+other process, reads it instead (``Recent``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import logging
 import os
 import re
 import threading
@@ -19,11 +27,14 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
+import orjson
 
 from connectors import jsonlines
 from connectors.catalog import CLICK_DAYS
 from connectors.clickstream.pipeline import RawBatch
 from connectors.clickstream.status import RETRY_S, Emit, SourceStatus
+
+log = logging.getLogger(__name__)
 
 REPLAY_TICK_S = 0.1
 BACKFILL_STEP_MS = 100
@@ -42,7 +53,8 @@ class Rhythm:
     """How busy the website is at each minute of the local day, relative to the day's average (mean 1)."""
 
     def __init__(self, per_minute: np.ndarray) -> None:
-        counts = np.asarray(per_minute, dtype=float)
+        self.per_minute = np.asarray(per_minute, dtype=np.int64)
+        counts = self.per_minute.astype(float)
         if counts.sum() == 0:
             counts = np.ones(MINUTES_PER_DAY)
         elif counts.mean() < RHYTHM_MIN_PER_MINUTE:  # too few to tell minutes apart: hour by hour
@@ -114,8 +126,10 @@ class ReplaySource:
         seed: int,
         status: SourceStatus,
         left_web_users: Iterable[int] = (),
+        cache: Path | None = None,
     ) -> None:
         self.clicks = clicks
+        self.cache = cache
         self.rate = rate
         self.lookback = lookback
         self.featured_web_users = list(featured_web_users)
@@ -129,10 +143,9 @@ class ReplaySource:
             self.status.set("unavailable", f"no click data at {self.clicks}: generate a data set first")
             if stopping.wait(5 * RETRY_S):
                 return
-        featured = _lines_of_users(self.clicks, self.featured_web_users)
         with self.clicks.open("rb") as file:
             start = _recent_start(file, timedelta(days=CLICK_DAYS))
-            rhythm = Rhythm.of_file(file, start)
+            rhythm, featured = Recent(self.clicks, start, self.featured_web_users, self.cache).load(file)
             lines = _CyclingLines(file, start, skip_users=self.left_web_users)
             if lines.empty:
                 self.status.set("unavailable", f"{self.clicks} holds no clicks")
@@ -270,25 +283,89 @@ def _recent_start(file: BinaryIO, window: timedelta) -> int:
     return next_click(low)[0]
 
 
-def _lines_of_users(path: Path, users: list[int], chunk_bytes: int = 8 << 20) -> dict[int, list[bytes]]:
-    """Up to ``FEATURED_LINES_MAX`` lines per user id, found by a regular-expression scan of the file."""
+def _lines_of_users(
+    file: BinaryIO, start: int, users: list[int], chunk_bytes: int = 8 << 20
+) -> dict[int, list[bytes]]:
+    """Up to ``FEATURED_LINES_MAX`` lines per user id from byte offset ``start`` on, found by a
+    regular-expression scan of the file."""
     found: dict[int, list[bytes]] = defaultdict(list)
     if not users:
         return found
     ids = b"|".join(str(int(user)).encode() for user in users)
     pattern = re.compile(rb'"user_id"\s*:\s*(' + ids + rb")\s*[,}]")
-    with path.open("rb") as file:
-        rest = b""
-        while True:
-            chunk = file.read(chunk_bytes)
-            block = rest + chunk
-            cut = len(block) if not chunk else block.rfind(b"\n") + 1
-            block, rest = block[:cut], block[cut:]
-            for match in pattern.finditer(block):
-                start = block.rfind(b"\n", 0, match.start()) + 1
-                end = block.find(b"\n", match.end())
-                lines = found[int(match.group(1))]
-                if len(lines) < FEATURED_LINES_MAX:
-                    lines.append(jsonlines.clean(block[start : None if end < 0 else end]))
-            if not chunk:
-                return found
+    file.seek(start)
+    rest = b""
+    while True:
+        chunk = file.read(chunk_bytes)
+        block = rest + chunk
+        cut = len(block) if not chunk else block.rfind(b"\n") + 1
+        block, rest = block[:cut], block[cut:]
+        for match in pattern.finditer(block):
+            begin = block.rfind(b"\n", 0, match.start()) + 1
+            end = block.find(b"\n", match.end())
+            lines = found[int(match.group(1))]
+            if len(lines) < FEATURED_LINES_MAX:
+                lines.append(jsonlines.clean(block[begin : None if end < 0 else end]))
+        if not chunk:
+            return found
+
+
+class Recent:
+    """The rhythm of the clicks from byte offset ``start`` and the featured users' lines: read from the
+    file, or from ``cache`` (a folder) where an earlier start of the same file and users kept them."""
+
+    def __init__(self, clicks: Path, start: int, users: list[int], cache: Path | None) -> None:
+        self.clicks, self.start, self.users, self.cache = clicks, start, users, cache
+
+    def path(self) -> Path | None:
+        """The cache file of this file's version and these users; None without a cache folder."""
+        if self.cache is None:
+            return None
+        stat = self.clicks.stat()
+        key = [str(self.clicks.resolve()), stat.st_size, stat.st_mtime_ns, self.start, sorted(self.users)]
+        key += [FEATURED_LINES_MAX, RHYTHM_CLICKS]
+        return self.cache / f"replay-{hashlib.sha256(orjson.dumps(key)).hexdigest()[:16]}.json"
+
+    def load(self, file: BinaryIO) -> tuple[Rhythm, dict[int, list[bytes]]]:
+        path = self.path()
+        try:
+            kept = orjson.loads(path.read_bytes()) if path is not None else None
+        except (OSError, orjson.JSONDecodeError):
+            kept = None
+        if kept is not None:
+            featured = {
+                int(user): [line.encode("latin-1") for line in lines]
+                for user, lines in kept["featured"].items()
+            }
+            return Rhythm(np.array(kept["per_minute"])), featured
+        started = time.perf_counter()
+        rhythm = Rhythm.of_file(file, self.start)
+        featured = _lines_of_users(file, self.start, self.users)
+        log.info(
+            "read the click file's rhythm and featured customers in %.1f s", time.perf_counter() - started
+        )
+        if path is not None:
+            self._keep(path, rhythm, featured)
+        return rhythm, featured
+
+    def _keep(self, path: Path, rhythm: Rhythm, featured: dict[int, list[bytes]]) -> None:
+        """Written whole (a rename), the other versions' files removed; a folder that cannot be written
+        only costs the next start the reading again."""
+        kept = {
+            "per_minute": rhythm.per_minute.tolist(),
+            "featured": {
+                str(user): [line.decode("latin-1") for line in lines] for user, lines in featured.items()
+            },
+        }
+        staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            staging.write_bytes(orjson.dumps(kept))
+            os.replace(staging, path)
+            for old in path.parent.glob("replay-*.json"):
+                if old != path:
+                    old.unlink(missing_ok=True)
+        except OSError as error:
+            log.warning("could not keep the click replay's summary in %s: %s", path.parent, error)
+            with contextlib.suppress(OSError):
+                staging.unlink()

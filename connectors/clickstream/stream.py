@@ -102,6 +102,7 @@ class ClickStream(LiveState):
                 settings.seed,
                 self._status,
                 left_web_users=self._links.web_user_ids(left),
+                cache=settings.index_folder,
             )
         self._counts_lock = threading.Lock()
         self._received = self._accepted = 0

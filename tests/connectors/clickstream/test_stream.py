@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import time
 from datetime import timedelta
@@ -16,7 +17,7 @@ from connectors import config
 from connectors.catalog import PRODUCTS
 from connectors.clickstream import ClickStream
 from connectors.clickstream.pipeline import BUCKET_MS, HISTORY_BUCKETS, MAX_MESSAGE_BYTES, RATE_WINDOW_BUCKETS
-from connectors.clickstream.replay import Rhythm
+from connectors.clickstream.replay import Recent, Rhythm
 from connectors.tools.local_broker import LocalBroker
 from tests.sample_data import browsers, web_user
 from tests.servers import free_port, wait_until
@@ -323,6 +324,35 @@ def test_the_replay_learns_the_files_rhythm_by_minute_of_the_day(sample_layout):
     learnt = rhythm.weights.reshape(24, 60).mean(axis=1)
     assert np.corrcoef(learnt, by_hour)[0, 1] > 0.99
     assert learnt.max() > 4 * learnt.min(), "busy days and quiet nights, as in the file"
+
+
+def test_the_replay_keeps_what_it_read_of_the_file_for_the_next_start(tmp_path, sample_layout, caplog):
+    clicks = tmp_path / "clickstream.jsonl"
+    clicks.write_bytes(sample_layout.clicks.read_bytes())
+    users = sorted({orjson.loads(line)["user_id"] for line in clicks.read_bytes().splitlines()[:3]})
+    cache = tmp_path / "index"
+    with clicks.open("rb") as file:
+        rhythm, featured = Recent(clicks, 0, users, cache).load(file)
+    assert set(featured) == set(users) and all(featured.values())
+    [kept] = cache.glob("replay-*.json")
+
+    with caplog.at_level(logging.INFO, logger="connectors.clickstream.replay"), io.BytesIO() as empty:
+        again, featured_again = Recent(clicks, 0, users, cache).load(empty)  # nothing to read: the cache
+    assert featured_again == featured and np.array_equal(again.weights, rhythm.weights)
+    assert "read the click file" not in caplog.text
+
+    with clicks.open("ab") as file:
+        file.write(clicks.read_bytes().splitlines(keepends=True)[0])
+    with clicks.open("rb") as file:
+        Recent(clicks, 0, users, cache).load(file)
+    assert [path.name for path in cache.glob("replay-*.json")] != [kept.name]  # a new version, the old gone
+    assert len(list(cache.glob("replay-*.json"))) == 1
+
+    unwritable = tmp_path / "a-file"
+    unwritable.write_text("")
+    with clicks.open("rb") as file, caplog.at_level(logging.WARNING):
+        _, featured_anyway = Recent(clicks, 0, users, unwritable).load(file)
+    assert featured_anyway and "could not keep the click replay's summary" in caplog.text
 
 
 def _rhythmic_file(path: Path, users: list[int], busy: int, quiet: int) -> None:
