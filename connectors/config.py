@@ -155,7 +155,8 @@ class Settings:
     index_dir: Path | None = _setting(
         "C360_INDEX_DIR",
         "--index-dir",
-        "folder of the directory's builds, shared by every server process; unset: <data dir>/index",
+        "folder of the directory's builds and the click replay's summary, shared by every server process;"
+        " unset: <data dir>/index",
         kind=Path,
     )
     mysql_url: str | None = _setting(
@@ -252,7 +253,8 @@ class Settings:
 
     @property
     def index_folder(self) -> Path:
-        """Where the directory's builds live (``C360_INDEX_DIR``, by default inside the data folder)."""
+        """Where the directory's builds and the click replay's summary live (``C360_INDEX_DIR``, by default
+        inside the data folder)."""
         return Path(self.index_dir) if self.index_dir else Path(self.data_dir) / "index"
 
     @property
