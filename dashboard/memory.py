@@ -1,19 +1,11 @@
-"""Keep the garbage collector from stopping a busy server or copying shared pages, and give closed
-sessions' memory back.
+"""Keep the garbage collector from stopping a busy server, and give closed sessions' memory back.
 
 **Pauses.** Each open page holds about 20,000 objects the collector tracks. With 50 sessions open a full
 collection scanned over a million objects and blocked the server for 0.6-1.3 s, every 5-20 s while pages came
-and went (``gc`` callbacks in the server under ``bench.sessions``): pages opening then waited for it. A served
-process therefore runs no automatic full collection (``serve_collections``): the young generations are
-collected as usual, and a loaded page's objects, moved to the oldest one, are scanned only by the server's
-own full collections: once ``COLLECT_EVERY`` sessions have closed, when the last one has, and every
-``COLLECT_PERIOD_S`` (garbage of pages that stay open for days).
-
-**Shared pages.** What lives as long as the process (the modules, the services) is moved to the collector's
-permanent generation for good (``freeze_for_good``) and never thawed: a collection writes into the header of
-every object it scans, so a full collection that included the modules a supervisor had loaded before forking
-(``dashboard.prefork``) copied 143 of their 214 MB into every process that ran one (measured at 1M customers;
-CPython 3.11 can only thaw all frozen objects at once, so closed sessions' objects are not frozen).
+and went (``gc`` callbacks in the server under ``bench.sessions``): pages opening then waited for it. Once a page has loaded, its
+objects are moved to the collector's permanent generation (``gc.freeze``), so the automatic collections
+scan only what is new. A closed session's garbage is then frozen too: it is collected in one full
+collection once ``COLLECT_EVERY`` sessions have closed, which bounds what waits.
 
 **Memory back.** A destroyed session's objects are freed, but CPython and glibc keep the freed pages for
 reuse: after 50 sessions closed, the server's resident memory stayed at its 50-session peak. Once the last
@@ -33,12 +25,10 @@ import ctypes.util
 import gc
 
 import panel as pn
-from tornado.ioloop import IOLoop, PeriodicCallback
+from tornado.ioloop import IOLoop
 
 SETTLE_S = 5.0  # wait this long after a session is destroyed, so a burst of closes is handled once
 COLLECT_EVERY = 20  # closed sessions (a few MB each) whose garbage may wait for a full collection
-COLLECT_PERIOD_S = 600.0  # and a full collection at least this often while sessions stay open
-NO_AUTOMATIC_FULL = 2**30  # the oldest generation's threshold: young collections between full ones
 
 
 def _load_trim():
@@ -54,41 +44,24 @@ _MALLOC_TRIM = _load_trim()
 _pending: list = []  # the scheduled collection, moved later by every session destroyed before it runs
 _open_sessions = 0
 _closed_since_collection = 0
-_periodic: PeriodicCallback | None = None
-
-
-def freeze_for_good() -> None:
-    """Collect, then move everything alive to the permanent generation, which no collection here thaws:
-    for what lives as long as the process (the loaded modules, the services)."""
-    gc.collect()
-    gc.freeze()
-
-
-def serve_collections() -> None:
-    """Turn off the automatic full collections of a serving process: the server runs its own, and a
-    ``COLLECT_PERIOD_S`` timer on this event loop makes sure one comes."""
-    global _periodic
-    threshold, younger, _ = gc.get_threshold()
-    gc.set_threshold(threshold, younger, NO_AUTOMATIC_FULL)
-    loop = IOLoop.current()
-    if _periodic is None or _periodic.io_loop is not loop:
-        _periodic = PeriodicCallback(lambda: collect_garbage(), COLLECT_PERIOD_S * 1000)
-        _periodic.start()
 
 
 def leave_out_of_collections() -> None:
-    """Collect the young generations: what survives moves to the oldest, which only ``collect_garbage``
-    scans."""
+    """Collect the young generations, then freeze what is alive: it is no longer scanned automatically."""
     gc.collect(1)
+    gc.freeze()
 
 
 def collect_garbage() -> None:
-    """A full collection of everything but the permanent generation (closed sessions' garbage among it).
-    It blocks the server for as long as it scans the open pages, so it runs rarely."""
+    """A full collection that includes frozen objects (closed sessions' garbage); the survivors are frozen
+    again. It blocks the server for as long as it scans, so it runs rarely: once the services are built,
+    and then every ``COLLECT_EVERY`` closed sessions."""
     global _closed_since_collection
     _pending.clear()
     _closed_since_collection = 0
+    gc.unfreeze()
     gc.collect()
+    gc.freeze()
 
 
 def release_memory() -> None:
@@ -118,7 +91,6 @@ def track_session() -> None:
     global _open_sessions
     document = pn.state.curdoc
     if document is not None and document.session_context is not None:
-        serve_collections()
         _open_sessions += 1
         pn.state.onload(leave_out_of_collections)
         pn.state.on_session_destroyed(_session_destroyed)

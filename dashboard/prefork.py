@@ -4,8 +4,10 @@ Started with ``exec``, each process of ``python -m dashboard --processes N`` imp
 Bokeh, Datashader, scikit-learn and DuckDB again: 2.4 s of every start and 210 MB of its own heap
 (measured at 1M customers). Forked from a supervisor that imported them (``preload``), a process starts
 with those modules loaded and shares their pages with its siblings copy-on-write. They are frozen out of
-the garbage collector before the fork for good (``dashboard.memory.freeze_for_good``), so no collection
-writes into them: when the processes' full collections thawed them, each copied 143 of their 214 MB.
+the garbage collector before the fork (``gc.freeze``), so the automatic collections leave their pages
+alone; a full collection still scans them (``dashboard.memory.collect_garbage`` unfreezes everything, as
+CPython 3.11 can only unfreeze all at once) and copied 143 of their 214 MB into the process that ran it,
+measured: the sharing saves the import time and the rest.
 
 Only modules are loaded before the fork, never a connection or a thread: the directory's DuckDB and
 SQLite connections, the models, the click stream and its threads are opened by each process for itself,
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -37,9 +40,9 @@ def preload() -> None:
     import panel.command  # noqa: F401
 
     import dashboard.app  # noqa: F401  (Panel, HoloViews, Datashader, the models, the connectors)
-    from dashboard.memory import freeze_for_good
 
-    freeze_for_good()
+    gc.collect()
+    gc.freeze()
     _preloaded = True
 
 

@@ -27,7 +27,7 @@ from connectors.config import Settings
 from connectors.desk import DeskStore, open_store
 from connectors.directory import Directory
 from connectors.layout import Layout
-from dashboard.memory import freeze_for_good
+from dashboard.memory import collect_garbage
 from models.insights import Insights, ModelsMissing
 
 log = logging.getLogger(__name__)
@@ -187,14 +187,14 @@ def _build_for_the_process(settings: Settings) -> Services:
     """Build the services, then move everything alive into the collector's permanent generation.
 
     The services hold millions of objects for the life of the process; every full collection scanned them
-    again (about 0.3 s each, at random moments of a page build). Frozen for good, they are left out, as the
-    modules a supervisor loaded before the fork are (``dashboard.memory``).
+    again (about 0.3 s each, at random moments of a page build). Frozen, they are left out, as loaded
+    pages are (``dashboard.memory``).
     """
     services = build_services(settings)
     # Stopped before the interpreter tears down: a daemon thread still inside librdkafka or DuckDB when the
     # server exits on SIGTERM aborted the process ("terminate called after throwing an instance of").
     atexit.register(services.close)
-    freeze_for_good()
+    collect_garbage()
     return services
 
 

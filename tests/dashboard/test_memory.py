@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gc
 import os
 import weakref
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import panel as pn
@@ -27,14 +25,13 @@ def test_the_served_dashboard_runs_on_the_c_allocator(dashboard_server):
 
 @pytest.fixture
 def recorded(monkeypatch) -> dict[str, list]:
-    """The memory module's actions, recorded instead of run (they would change this test process's collector)."""
-    calls: dict[str, list] = {"served": [], "left_out": [], "collected": [], "released": [], "destroyed": []}
+    """The memory module's actions, recorded instead of run (they would freeze this test process)."""
+    calls: dict[str, list] = {"frozen": [], "collected": [], "released": [], "destroyed": []}
     monkeypatch.setattr(memory, "SETTLE_S", 1.0)
     monkeypatch.setattr(memory, "_open_sessions", 0)
     monkeypatch.setattr(memory, "_closed_since_collection", 0)
     for name, key in [
-        ("serve_collections", "served"),
-        ("leave_out_of_collections", "left_out"),
+        ("leave_out_of_collections", "frozen"),
         ("collect_garbage", "collected"),
         ("release_memory", "released"),
     ]:
@@ -72,8 +69,7 @@ def test_memory_is_released_once_the_last_session_has_ended(page, recorded):
     with _one_page_stays_while_two_come_and_go(page, recorded) as staying:
         wait_until(lambda: len(destroyed) >= 3, timeout=30, message="the closed pages' sessions end")
         assert releases == []  # a session is still open: its neighbours' memory is reused, not released
-        assert recorded["served"]  # the server's own full collections, from the first page on
-        assert len(recorded["left_out"]) == 3  # each page, once it had loaded
+        assert len(recorded["frozen"]) == 3  # each page, once it had loaded
         assert recorded["collected"] == []  # fewer than COLLECT_EVERY sessions have closed
 
         staying.close()
@@ -98,72 +94,29 @@ def thawed():
     gc.unfreeze()
 
 
-@pytest.fixture
-def automatic_collections():
-    """The collector's thresholds and the periodic collection put back as they were."""
-    thresholds = gc.get_threshold()
-    yield
-    gc.set_threshold(*thresholds)
-    if memory._periodic is not None:
-        memory._periodic.stop()
-        memory._periodic = None
-
-
 class _Cycle:
     def __init__(self):
         self.me = self
 
 
-def _full_collections_while_many_objects_survive() -> int:
-    """How many full collections run on their own while a million containers survive the young ones."""
-    full = []
-
-    def count(phase: str, info: dict) -> None:
-        if phase == "start" and info["generation"] == 2:
-            full.append(info)
-
-    gc.callbacks.append(count)
-    try:
-        survivors = [[] for _ in range(len(gc.get_objects()) + 1_000_000)]
-        del survivors
-    finally:
-        gc.callbacks.remove(count)
-    return len(full)
-
-
-def test_a_served_process_runs_no_full_collection_of_its_own(automatic_collections):
-    assert _full_collections_while_many_objects_survive() > 0  # CPython's own, with its thresholds
-
-    async def served() -> int:
-        memory.serve_collections()
-        return _full_collections_while_many_objects_survive()
-
-    with ThreadPoolExecutor(1) as thread:  # an event loop of its own, as a server's
-        assert thread.submit(asyncio.run, served()).result() == 0
-    assert memory._periodic.callback_time == memory.COLLECT_PERIOD_S * 1000  # the server's own instead
-
-
-def test_leaving_out_of_collections_moves_a_loaded_page_to_the_oldest_generation():
+def test_leaving_out_of_collections_freezes_what_is_alive(thawed):
     cycle = _Cycle()
     memory.leave_out_of_collections()
-    assert any(tracked is cycle for tracked in gc.get_objects(2))
+    assert gc.get_freeze_count() > 0
+    assert not any(tracked is cycle for tracked in gc.get_objects())  # no longer scanned
+
+
+def test_collect_garbage_frees_frozen_cycles(thawed):
+    cycle = _Cycle()
+    gone = weakref.ref(cycle)
+    gc.freeze()
     del cycle
-
-
-def test_collect_garbage_frees_cycles_but_leaves_what_was_frozen_for_good(thawed):
-    kept = _Cycle()
-    kept_ref = weakref.ref(kept)
-    memory.freeze_for_good()
-    del kept
-    page = _Cycle()
-    page_ref = weakref.ref(page)
-    memory.leave_out_of_collections()
-    del page
+    gc.collect()
+    assert gone() is not None  # a frozen cycle outlives the automatic collections ...
     memory.collect_garbage()
-    assert page_ref() is None  # a closed page's garbage goes at the server's full collection
-    assert kept_ref() is not None  # the frozen never thaw
+    assert gone() is None  # ... until the full collection every few closed sessions
 
 
-def test_release_memory_collects_and_trims():
+def test_release_memory_collects_and_trims(thawed):
     assert memory._MALLOC_TRIM is not None  # glibc, as on every machine this runs on
     memory.release_memory()
