@@ -327,17 +327,27 @@ class Recent:
         return self.cache / f"replay-{hashlib.sha256(orjson.dumps(key)).hexdigest()[:16]}.json"
 
     def load(self, file: BinaryIO) -> tuple[Rhythm, dict[int, list[bytes]]]:
+        """From the cache when it holds this version, else read from ``file`` (and kept for next time)."""
         path = self.path()
         try:
             kept = orjson.loads(path.read_bytes()) if path is not None else None
-        except (OSError, orjson.JSONDecodeError):
-            kept = None
-        if kept is not None:
-            featured = {
-                int(user): [line.encode("latin-1") for line in lines]
-                for user, lines in kept["featured"].items()
-            }
-            return Rhythm(np.array(kept["per_minute"])), featured
+            if kept is not None:
+                featured = {
+                    int(user): [line.encode("latin-1") for line in lines]
+                    for user, lines in kept["featured"].items()
+                }
+                return Rhythm(np.array(kept["per_minute"], dtype=np.int64)), featured
+        except (
+            OSError,
+            ValueError,
+            TypeError,
+            KeyError,
+            AttributeError,
+        ) as error:  # orjson's is a ValueError
+            if not isinstance(error, FileNotFoundError):
+                log.warning(
+                    "the click replay's summary %s is unusable (%s): reading the click file", path, error
+                )
         started = time.perf_counter()
         rhythm = Rhythm.of_file(file, self.start)
         featured = _lines_of_users(file, self.start, self.users)

@@ -341,6 +341,11 @@ def test_the_replay_keeps_what_it_read_of_the_file_for_the_next_start(tmp_path, 
     assert featured_again == featured and np.array_equal(again.weights, rhythm.weights)
     assert "read the click file" not in caplog.text
 
+    kept.write_bytes(b'{"featured": [1, 2]}')  # not what the replay writes: read the file again
+    with clicks.open("rb") as file, caplog.at_level(logging.WARNING):
+        _, featured_read = Recent(clicks, 0, users, cache).load(file)
+    assert featured_read == featured and "is unusable" in caplog.text
+
     with clicks.open("ab") as file:
         file.write(clicks.read_bytes().splitlines(keepends=True)[0])
     with clicks.open("rb") as file:
