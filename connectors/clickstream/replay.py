@@ -7,7 +7,7 @@ random (Poisson), as visitors do.
 
 What the replay learns of the file at start (the rhythm, and the featured customers' own lines: seconds of
 reading a 1 GB file, on the thread beside the first page's build) is kept in a small JSON file in the index
-folder, named by the file's size, time and the featured customers, so that every later start, and every
+folder, named by the data's fingerprint (``Layout.fingerprint``) and the featured customers, so that every later start, and every
 other process, reads it instead (``Recent``).
 """
 
@@ -33,6 +33,7 @@ from connectors import jsonlines
 from connectors.catalog import CLICK_DAYS
 from connectors.clickstream.pipeline import RawBatch
 from connectors.clickstream.status import RETRY_S, Emit, SourceStatus
+from connectors.layout import Layout
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +120,7 @@ class ReplaySource:
 
     def __init__(
         self,
-        clicks: Path,
+        layout: Layout,
         rate: float,
         lookback: timedelta,
         featured_web_users: Iterable[int],
@@ -128,7 +129,8 @@ class ReplaySource:
         left_web_users: Iterable[int] = (),
         cache: Path | None = None,
     ) -> None:
-        self.clicks = clicks
+        self.layout = layout
+        self.clicks = layout.clicks
         self.cache = cache
         self.rate = rate
         self.lookback = lookback
@@ -145,7 +147,7 @@ class ReplaySource:
                 return
         with self.clicks.open("rb") as file:
             start = _recent_start(file, timedelta(days=CLICK_DAYS))
-            rhythm, featured = Recent(self.clicks, start, self.featured_web_users, self.cache).load(file)
+            rhythm, featured = Recent(self.layout, start, self.featured_web_users, self.cache).load(file)
             lines = _CyclingLines(file, start, skip_users=self.left_web_users)
             if lines.empty:
                 self.status.set("unavailable", f"{self.clicks} holds no clicks")
@@ -312,42 +314,40 @@ def _lines_of_users(
 
 class Recent:
     """The rhythm of the clicks from byte offset ``start`` and the featured users' lines: read from the
-    file, or from ``cache`` (a folder) where an earlier start of the same file and users kept them."""
+    layout's click file, or from ``cache`` (a folder) where an earlier start on the same data kept them."""
 
-    def __init__(self, clicks: Path, start: int, users: list[int], cache: Path | None) -> None:
-        self.clicks, self.start, self.users, self.cache = clicks, start, users, cache
+    def __init__(self, layout: Layout, start: int, users: list[int], cache: Path | None) -> None:
+        self.layout, self.start, self.users, self.cache = layout, start, users, cache
 
     def path(self) -> Path | None:
-        """The cache file of this file's version and these users; None without a cache folder."""
+        """The cache file of this version of the click file and these users; None without a cache folder."""
         if self.cache is None:
             return None
-        stat = self.clicks.stat()
-        key = [str(self.clicks.resolve()), stat.st_size, stat.st_mtime_ns, self.start, sorted(self.users)]
+        key = [self.layout.fingerprint([self.layout.clicks]), self.start, sorted(self.users)]
         key += [FEATURED_LINES_MAX, RHYTHM_CLICKS]
         return self.cache / f"replay-{hashlib.sha256(orjson.dumps(key)).hexdigest()[:16]}.json"
+
+    def _kept(self, path: Path) -> tuple[Rhythm, dict[int, list[bytes]]] | None:
+        """What an earlier start kept, or None (with a warning when the file is there but unusable)."""
+        try:
+            kept = orjson.loads(path.read_bytes())
+            featured = {
+                int(user): [line.encode("latin-1") for line in lines]
+                for user, lines in kept["featured"].items()
+            }
+            return Rhythm(np.array(kept["per_minute"], dtype=np.int64)), featured
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, TypeError, KeyError, AttributeError) as error:  # orjson's: a ValueError
+            log.warning("the click replay's summary %s is unusable (%s): reading the click file", path, error)
+            return None
 
     def load(self, file: BinaryIO) -> tuple[Rhythm, dict[int, list[bytes]]]:
         """From the cache when it holds this version, else read from ``file`` (and kept for next time)."""
         path = self.path()
-        try:
-            kept = orjson.loads(path.read_bytes()) if path is not None else None
-            if kept is not None:
-                featured = {
-                    int(user): [line.encode("latin-1") for line in lines]
-                    for user, lines in kept["featured"].items()
-                }
-                return Rhythm(np.array(kept["per_minute"], dtype=np.int64)), featured
-        except (
-            OSError,
-            ValueError,
-            TypeError,
-            KeyError,
-            AttributeError,
-        ) as error:  # orjson's is a ValueError
-            if not isinstance(error, FileNotFoundError):
-                log.warning(
-                    "the click replay's summary %s is unusable (%s): reading the click file", path, error
-                )
+        kept = self._kept(path) if path is not None else None
+        if kept is not None:
+            return kept
         started = time.perf_counter()
         rhythm = Rhythm.of_file(file, self.start)
         featured = _lines_of_users(file, self.start, self.users)

@@ -95,7 +95,7 @@ class ClickStream(LiveState):
             self._source: KafkaSource | ReplaySource = KafkaSource(settings, lookback, self._status)
         else:
             self._source = ReplaySource(
-                Layout(settings.data_dir).clicks,
+                Layout(settings.data_dir),
                 settings.replay_rate,
                 lookback,
                 self._links.web_user_ids(featured),

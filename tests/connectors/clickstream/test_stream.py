@@ -18,6 +18,7 @@ from connectors.catalog import PRODUCTS
 from connectors.clickstream import ClickStream
 from connectors.clickstream.pipeline import BUCKET_MS, HISTORY_BUCKETS, MAX_MESSAGE_BYTES, RATE_WINDOW_BUCKETS
 from connectors.clickstream.replay import Recent, Rhythm
+from connectors.layout import Layout
 from connectors.tools.local_broker import LocalBroker
 from tests.sample_data import browsers, web_user
 from tests.servers import free_port, wait_until
@@ -327,36 +328,38 @@ def test_the_replay_learns_the_files_rhythm_by_minute_of_the_day(sample_layout):
 
 
 def test_the_replay_keeps_what_it_read_of_the_file_for_the_next_start(tmp_path, sample_layout, caplog):
-    clicks = tmp_path / "clickstream.jsonl"
+    layout = Layout(tmp_path / "data")
+    clicks = layout.clicks
+    clicks.parent.mkdir(parents=True)
     clicks.write_bytes(sample_layout.clicks.read_bytes())
     users = sorted({orjson.loads(line)["user_id"] for line in clicks.read_bytes().splitlines()[:3]})
     cache = tmp_path / "index"
     with clicks.open("rb") as file:
-        rhythm, featured = Recent(clicks, 0, users, cache).load(file)
+        rhythm, featured = Recent(layout, 0, users, cache).load(file)
     assert set(featured) == set(users) and all(featured.values())
     [kept] = cache.glob("replay-*.json")
 
     with caplog.at_level(logging.INFO, logger="connectors.clickstream.replay"), io.BytesIO() as empty:
-        again, featured_again = Recent(clicks, 0, users, cache).load(empty)  # nothing to read: the cache
+        again, featured_again = Recent(layout, 0, users, cache).load(empty)  # nothing to read: the cache
     assert featured_again == featured and np.array_equal(again.weights, rhythm.weights)
     assert "read the click file" not in caplog.text
 
     kept.write_bytes(b'{"featured": [1, 2]}')  # not what the replay writes: read the file again
     with clicks.open("rb") as file, caplog.at_level(logging.WARNING):
-        _, featured_read = Recent(clicks, 0, users, cache).load(file)
+        _, featured_read = Recent(layout, 0, users, cache).load(file)
     assert featured_read == featured and "is unusable" in caplog.text
 
     with clicks.open("ab") as file:
         file.write(clicks.read_bytes().splitlines(keepends=True)[0])
     with clicks.open("rb") as file:
-        Recent(clicks, 0, users, cache).load(file)
+        Recent(layout, 0, users, cache).load(file)
     assert [path.name for path in cache.glob("replay-*.json")] != [kept.name]  # a new version, the old gone
     assert len(list(cache.glob("replay-*.json"))) == 1
 
     unwritable = tmp_path / "a-file"
     unwritable.write_text("")
     with clicks.open("rb") as file, caplog.at_level(logging.WARNING):
-        _, featured_anyway = Recent(clicks, 0, users, unwritable).load(file)
+        _, featured_anyway = Recent(layout, 0, users, unwritable).load(file)
     assert featured_anyway and "could not keep the click replay's summary" in caplog.text
 
 
