@@ -8,12 +8,12 @@ never sees half an artifact, and an interrupted training leaves the previous mod
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 from pathlib import Path
 
 import orjson
 
+from connectors.files import replace_bytes
 from connectors.layout import Layout
 
 FORMAT = 5  # 2: closed_on per customer (former customers); 3: the reason model (meta "reason",
@@ -80,9 +80,7 @@ def is_stale(layout: Layout, folder: Path) -> bool:
 
 def publish(folder: Path, run: Path) -> None:
     """Make ``run`` the current models (atomically), then drop runs older than the previous one."""
-    pointer = folder / f".{CURRENT}.tmp"
-    pointer.write_text(run.name + "\n")
-    os.replace(pointer, folder / CURRENT)
+    replace_bytes(folder / CURRENT, f"{run.name}\n".encode())
     runs = sorted(
         (p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name
     )

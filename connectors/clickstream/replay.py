@@ -13,7 +13,6 @@ other process, reads it instead (``Recent``).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import os
@@ -33,6 +32,7 @@ from connectors import jsonlines
 from connectors.catalog import CLICK_DAYS
 from connectors.clickstream.pipeline import RawBatch
 from connectors.clickstream.status import RETRY_S, Emit, SourceStatus
+from connectors.files import replace_bytes
 from connectors.layout import Layout
 
 log = logging.getLogger(__name__)
@@ -367,15 +367,11 @@ class Recent:
                 str(user): [line.decode("latin-1") for line in lines] for user, lines in featured.items()
             },
         }
-        staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            staging.write_bytes(orjson.dumps(kept))
-            os.replace(staging, path)
+            replace_bytes(path, orjson.dumps(kept))
             for old in path.parent.glob("replay-*.json"):
                 if old != path:
                     old.unlink(missing_ok=True)
         except OSError as error:
             log.warning("could not keep the click replay's summary in %s: %s", path.parent, error)
-            with contextlib.suppress(OSError):
-                staging.unlink()

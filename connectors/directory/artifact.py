@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 
 from connectors.config import Settings
 from connectors.directory.banking import BankingUnavailable, CoreBanking
+from connectors.files import replace_bytes
 from connectors.layout import Layout
 
 log = logging.getLogger(__name__)
@@ -222,9 +223,7 @@ def tail_hash(path: Path, size: int) -> str | None:
 
 def publish(index_folder: Path, folder: Path) -> None:
     """Make ``folder`` the current build in one rename, then drop builds older than the previous one."""
-    pointer = index_folder / f".{CURRENT}.tmp"
-    pointer.write_text(folder.name + "\n")
-    os.replace(pointer, index_folder / CURRENT)
+    replace_bytes(index_folder / CURRENT, f"{folder.name}\n".encode())
     builds = sorted(
         (p for p in index_folder.iterdir() if p.is_dir() and not p.name.startswith(".") and p != folder),
         key=lambda p: p.stat().st_mtime,

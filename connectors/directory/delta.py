@@ -23,7 +23,6 @@ compared). A full rebuild: a change of the code or of the sources' shape (see
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,6 +35,7 @@ from connectors.config import Settings
 from connectors.directory import integrate, search, sql
 from connectors.directory.artifact import Build, Progress, sources, tail_hash
 from connectors.directory.banking import CoreBanking
+from connectors.files import replace_bytes
 from connectors.layout import Layout
 
 log = logging.getLogger(__name__)
@@ -123,9 +123,7 @@ def update(settings: Settings, banking: CoreBanking | None, build: Build, progre
         "skipped_lines": _skips(layout, build, previous, report, resumed).as_dict(),
         "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    staging = build.folder / f".{DELTA}.tmp"
-    staging.write_bytes(orjson.dumps(found, option=orjson.OPT_INDENT_2))
-    os.replace(staging, build.folder / DELTA)
+    replace_bytes(build.folder / DELTA, orjson.dumps(found, option=orjson.OPT_INDENT_2))
     kept = {*paths(build, found), search.text_file(paths(build, found)[1])}
     for old in set(build.folder.glob("delta-*")) - kept:
         old.unlink(missing_ok=True)  # a process still reading it keeps its open files

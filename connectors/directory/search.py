@@ -38,6 +38,7 @@ import orjson
 import pandas as pd
 
 from connectors.directory import sql
+from connectors.files import replace_whole
 
 CAP = 10_000  # counts stop here: "10,000+" (exact below)
 WALK_BUDGET = 8_000  # rows of a sort index a walk looks at, at least, before ranking all matches instead
@@ -113,9 +114,7 @@ def write_ranks(path: Path, orders: dict[str, np.ndarray], rows: int) -> None:
         rank = np.zeros(rows + 1, np.int32)
         rank[order] = np.arange(len(order), dtype=np.int32)
         rank[0] = valued
-        staging = rank_file(path, column).with_suffix(".tmp.npy")
-        np.save(staging, rank)
-        staging.replace(rank_file(path, column))
+        replace_whole(rank_file(path, column), lambda file, rank=rank: np.save(file, rank))
 
 
 def _ranks(path: Path, columns: Iterable[str]) -> dict[str, np.ndarray]:
@@ -322,8 +321,7 @@ def write_scores(index: Path, scores: pd.DataFrame, path: Path) -> None:
     finally:
         db.close()
     write_ranks(path, {"churn_risk": (order, valued)}, rows)
-    np.save(persona_file(path).with_suffix(".tmp.npy"), personas)
-    persona_file(path).with_suffix(".tmp.npy").replace(persona_file(path))
+    replace_whole(persona_file(path), lambda file: np.save(file, personas))
     staging.chmod(0o444)
     staging.replace(path)
 
