@@ -16,10 +16,8 @@ from dashboard.behind import BehindTheScenes, SkippedLinesMarker
 from dashboard.clicks import CustomerActivity, LiveClicks, StreamHealth
 from dashboard.desk import CallerView, Private, VerifyView, WrapUpView
 from dashboard.directory import DirectoryView
-from dashboard.heatmap import HeatmapView
 from dashboard.insights import InsightsView
 from dashboard.kiosk import KioskRotation, rotate_seconds
-from dashboard.map import MapView
 from dashboard.markup import SCREEN_CSS, HTMLText, escape
 from dashboard.memory import track_session
 from dashboard.profile import ProfileView
@@ -121,6 +119,10 @@ def below_the_call(store: CustomerStore) -> pn.viewable.Viewable:
     event loop, in which nothing else of any session moves): built as soon as the page had shown
     (Panel's ``defer_load``), they were what a selection made at once waited for, the p95 of
     ``bench.scale``'s selections through the proxy.
+
+    Their modules are imported by the first build too: HoloViews and Datashader (with xarray and Numba)
+    were a fifth of a restarted server's time to its first page (``bench.startup``), which needs neither.
+    A forked process has them already (``dashboard.prefork.preload``).
     """
     row = pn.Row(
         HTMLText("<p class='c360-muted'>The persona heatmap and the customer map follow in a moment.</p>"),
@@ -128,9 +130,13 @@ def below_the_call(store: CustomerStore) -> pn.viewable.Viewable:
     )
 
     def build_map() -> None:
+        from dashboard.map import MapView
+
         row.append(MapView(store=store))
 
     def build() -> None:
+        from dashboard.heatmap import HeatmapView
+
         row.objects = [HeatmapView(store=store)]
         pn.state.execute(build_map, schedule=True)
 

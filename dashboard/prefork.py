@@ -39,7 +39,9 @@ def preload() -> None:
     import bokeh.command.subcommands.serve  # noqa: F401  (what ``panel serve`` runs)
     import panel.command  # noqa: F401
 
-    import dashboard.app  # noqa: F401  (Panel, HoloViews, Datashader, the models, the connectors)
+    import dashboard.app  # Panel, the models, the connectors
+    import dashboard.heatmap  # HoloViews (the app imports these two with its first heatmap and map)
+    import dashboard.map  # noqa: F401  (Datashader)
 
     gc.collect()
     gc.freeze()

@@ -6,12 +6,15 @@ of holders and the persona's size, so the colour can always be checked against t
 
 from __future__ import annotations
 
-import holoviews as hv
-import holoviews.plotting.bokeh  # registers the Bokeh options the heatmap sets
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
 from connectors.catalog import LABELS, PRODUCTS
+
+if TYPE_CHECKING:
+    import holoviews as hv
 
 DIMMED = 0.3
 TITLE = "Product adoption by persona"
@@ -58,7 +61,14 @@ def highlighting(labels, persona: int | None) -> tuple[np.ndarray, str]:
 
 
 def heatmap(table: pd.DataFrame, highlight_persona: int | None = None) -> hv.HeatMap:
-    """The heatmap of :func:`adoption_table`; other personas are dimmed when one is highlighted."""
+    """The heatmap of :func:`adoption_table`; other personas are dimmed when one is highlighted.
+
+    HoloViews is imported here, by the first heatmap drawn: the tables above need only pandas, and a
+    server's first page is built before any heatmap (``dashboard.app.below_the_call``).
+    """
+    import holoviews as hv
+    import holoviews.plotting.bokeh  # registers the Bokeh options the heatmap sets
+
     alpha, title = highlighting(table["persona_label"], highlight_persona)
     data = table.assign(alpha=alpha)
     product_axis = hv.Dimension("product_label", label="Product", values=[LABELS[p] for p in PRODUCTS])

@@ -22,8 +22,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import holoviews as hv
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -33,6 +33,9 @@ from connectors.layout import Layout
 from models import artifacts, churn, ltv, nba, reason, sentiment
 from models.artifacts import ModelsMissing
 from models.heatmap import heatmap, table_from_counts
+
+if TYPE_CHECKING:
+    import holoviews as hv
 
 __all__ = ["CustomerInsights", "CustomerNotScored", "Insights", "ModelsMissing"]
 

@@ -52,10 +52,12 @@ def test_the_modules_are_loaded_and_frozen_before_the_fork(tmp_path):
     code = """
     import gc
     print(json.dumps({"panel": "panel" in sys.modules, "app": "dashboard.app" in sys.modules,
+                      "later": "holoviews" in sys.modules and "datashader" in sys.modules,
                       "frozen": gc.get_freeze_count()}))
     """
     answer = _in_a_supervisor(code, tmp_path)
     assert answer["panel"] and answer["app"]
+    assert answer["later"], "what the app imports only with its first heatmap and map is shared too"
     assert answer["frozen"] > 100_000, "the loaded modules' objects are out of the collector's scans"
 
 
@@ -84,3 +86,15 @@ def test_an_exception_in_the_child_is_printed_and_exits_1(tmp_path):
     print(json.dumps({"code": child.wait(timeout=60)}))
     """
     assert _in_a_supervisor(code, tmp_path) == {"code": 1}
+
+
+def test_a_started_server_builds_its_first_page_without_holoviews_or_datashader():
+    """They were a fifth of a restart's time to the first page (``bench.startup``), which needs neither:
+    the heatmap and the map import them when they are built (``dashboard.app.below_the_call``)."""
+    code = (
+        "import sys, dashboard.app; print(sorted(m for m in ('holoviews', 'datashader') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300, check=True
+    )
+    assert done.stdout.strip() == "[]"
