@@ -7,7 +7,9 @@ LOCK := requirements.lock
 PORT ?= 5006
 export PORT
 
-.PHONY: install lock data models index demo test test-deps lint format bench clean
+PACKAGES := dashboard connectors models
+
+.PHONY: install bytecode lock data models index demo test test-deps lint format bench clean
 
 install: $(VENV)/.installed  ## create .venv with the exact versions of requirements.lock (idempotent)
 
@@ -16,6 +18,9 @@ $(VENV)/.installed: pyproject.toml $(LOCK)
 	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r $(LOCK)
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $@
+
+bytecode: install  ## compile the project's modules, so a start does not (pip compiles only what it installs)
+	@$(BIN)/python -m compileall -q $(PACKAGES)
 
 lock: install  ## re-resolve requirements.lock from pyproject.toml's ranges (and its build requirements)
 	$(BIN)/python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['build-system']['requires'], sep='\n')" \
@@ -31,7 +36,7 @@ models: data  ## train the models when they are missing or older than the data o
 index: models  ## build the directory once per data version (a progress bar), unless it is current
 	$(BIN)/python -m connectors.directory.build --if-stale
 
-demo: index  ## serve the dashboard on embedded defaults at http://localhost:$(PORT)/customer360 (caller verification off)
+demo: index bytecode  ## serve the dashboard on embedded defaults at http://localhost:$(PORT)/customer360 (caller verification off)
 	C360_VERIFY=$${C360_VERIFY:-off} $(BIN)/python -m dashboard
 
 test-deps:  ## MariaDB server, Chromium, redis-server and HAProxy from Debian's packages, when missing
