@@ -14,6 +14,7 @@ one consumer group, clicks produced by ``connectors.tools.produce`` in its own p
   one aggregator is killed with SIGKILL a third of the way in and started again half-way; counted is the
   sum of the rate buckets in Redis over the run; ``clicks_reprocessed`` is what at-least-once delivery
   read twice (counted twice in the totals, absorbed by the idempotent rate and click writes);
+  when clicks were lost, the aggregators' logs are kept and ``aggregator_logs`` names their folder;
 - ``dashboard_stream_cpu_pct_low``/``_high``: a dashboard process reading Redis with ``--dashboard-sessions``
   (20) websocket sessions open, its CPU at ``--low-rate`` (1,000/s) and at ``--rate`` minus its CPU with
   no clicks (``dashboard_cpu_pct_idle``); the naive baseline is the same dashboard consuming the topic
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -88,6 +90,13 @@ class Aggregators:
 
     def restart(self, number: int) -> None:
         self.processes[number] = self._start(number)
+
+    def keep_logs(self) -> str:
+        """Copy the aggregators' logs out of the run's scratch folder (kept when clicks were lost)."""
+        kept = Path(tempfile.mkdtemp(prefix="c360-bench-scale-logs-"))
+        for log in self.logs.glob("aggregator-*.log"):
+            shutil.copy(log, kept)
+        return str(kept)
 
     def cpu_s(self) -> float:
         return sum(cpu_seconds(p.pid) for p in self.processes if p.poll() is None)
@@ -413,6 +422,8 @@ def run(args: argparse.Namespace) -> dict:
             finally:
                 group.stop()
                 state.stop()
+                if result.get("clicks_lost"):
+                    result["aggregator_logs"] = group.keep_logs()
         finally:
             redis_server.close()
     return result | {

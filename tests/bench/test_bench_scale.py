@@ -4,12 +4,15 @@ values): aggregators, a killed one, a dashboard reading Redis, and two behind HA
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from bench.scale import Aggregators
+from connectors.config import Settings
 from dashboard.proxy import find_haproxy
 from tests.servers import CHROMIUM_MISSING, HAPROXY_MISSING, find_chromium
 
@@ -54,3 +57,14 @@ def test_bench_scale_prints_one_json_object_with_the_required_figures(tmp_path):
         "baseline_dashboard_cpu_pct_high",
     ):
         assert isinstance(figures[key], float), key
+
+
+def test_the_aggregators_logs_are_copied_out_of_the_runs_scratch_folder(tmp_path):
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    (scratch / "aggregator-0.log").write_text("partitions assigned: [0, 1]\n")
+    (scratch / "redis.log").write_text("not an aggregator's\n")
+    kept = Path(Aggregators(Settings(), 0, scratch).keep_logs())
+    assert kept != scratch and [p.name for p in kept.iterdir()] == ["aggregator-0.log"]
+    assert (kept / "aggregator-0.log").read_text() == "partitions assigned: [0, 1]\n"
+    shutil.rmtree(kept)
