@@ -1,8 +1,8 @@
 """Dashboard processes forked from a supervisor that has imported, once, what every one of them runs.
 
-Started with ``exec``, each process of ``python -m dashboard --processes N`` imported Panel, HoloViews,
-Bokeh, Datashader, scikit-learn and DuckDB again: 2.4 s of every start and 210 MB of its own heap
-(measured at 1M customers). Forked from a supervisor that imported them (``preload``), a process starts
+Started with ``exec``, each process of ``python -m dashboard --processes N`` would import Panel, HoloViews,
+Bokeh's server, Datashader and DuckDB again: 2.4 s of every start and 210 MB of its own heap (measured at
+1M customers, scikit-learn then still among them). Forked from a supervisor that imported them (``preload``), a process starts
 with those modules loaded and shares their pages with its siblings copy-on-write. They are frozen out of
 the garbage collector before the fork (``gc.freeze``), so the automatic collections leave their pages
 alone; a full collection still scans them (``dashboard.memory.collect_garbage`` unfreezes everything, as
