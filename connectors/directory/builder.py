@@ -10,9 +10,11 @@ import logging
 import shutil
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
+import duckdb
 import orjson
 
 from connectors.config import Settings
@@ -119,11 +121,13 @@ def _write(
         integrate.load_holdings_summary(duck, layout, banking, report)
         progress("joining the directory", 0)
         integrate.join_directory(duck, layout, report)
-        progress("reading clicks", 0)
-        integrate.load_clicks(duck, layout, report)
         for view in ("accounts", "transactions"):
             duck.execute(f"DROP VIEW IF EXISTS {view}")
-        rows = search.SearchIndex.build(staging / INDEX, integrate.directory_rows(duck), progress)
+        with ThreadPoolExecutor(1, thread_name_prefix="build-clicks") as beside:
+            clicks = beside.submit(_load_clicks, duck.cursor(), layout, report)
+            rows = search.SearchIndex.build(staging / INDEX, integrate.directory_rows(duck), progress)
+            progress("reading clicks", 0)
+            clicks.result()
         progress("rank arrays", 0)
         orders = {
             column: (
@@ -140,6 +144,16 @@ def _write(
         duck.close()
     report.skips.log(log)
     return report
+
+
+def _load_clicks(cursor: duckdb.DuckDBPyConnection, layout: Layout, report: integrate.Report) -> None:
+    """The click file into the build, on a thread of its own beside the search index: DuckDB reads it on
+    every core it is given while SQLite writes the index outside Python's lock, so the two overlap."""
+    try:
+        cursor.execute("USE build")
+        integrate.load_clicks(cursor, layout, report)
+    finally:
+        cursor.close()
 
 
 def _read_mark(layout: Layout, report: integrate.Report) -> dict:

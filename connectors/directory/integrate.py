@@ -22,6 +22,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from connectors import catalog, config, engine, jsonlines
 from connectors.directory import banking, sql
@@ -34,8 +35,17 @@ log = logging.getLogger(__name__)
 BATCH_ROWS = 100_000
 
 
-def _fold_array(values: pa.Array) -> pa.Array:
-    return pa.array([None if v is None else fold(v) for v in values.to_pylist()], pa.string())
+def _fold_array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """:func:`fold` over a column: ASCII text is only lower-cased, which Arrow does for the whole column
+    (a third of the time of calling fold on a million names, measured); the rest goes through fold."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    folded = pc.utf8_lower(values)
+    other = pc.fill_null(pc.invert(pc.string_is_ascii(values)), False)
+    if not other.true_count:
+        return folded
+    rest = [fold(text) for text in pc.filter(values, other).to_pylist()]
+    return pc.replace_with_mask(folded, other, pa.array(rest, pa.string()))
 
 
 def open_engine() -> duckdb.DuckDBPyConnection:
@@ -85,7 +95,15 @@ def load_profiles(
     ``resume``: read on from where an earlier read ended (see :func:`connectors.jsonlines.load`)."""
     files = {layout.relative(layout.profiles): layout.profiles}
     jsonlines.load(
-        duck, "profile_lines", files, "id", report.skips, keep_doc=True, unique=True, resume=resume
+        duck,
+        "profile_lines",
+        files,
+        "id",
+        report.skips,
+        keep_doc=True,
+        unique=True,
+        resume=resume,
+        temporary=True,
     )
     duck.execute(sql.PROFILES)
     duck.execute("DROP TABLE profile_lines")
@@ -95,7 +113,9 @@ def load_profiles(
 def load_surveys(duck: duckdb.DuckDBPyConnection, layout: Layout, report: Report, files: list[Path]) -> None:
     """The survey answers of ``files`` into ``surveys`` (with the file each came from)."""
     named = {layout.relative(path): path for path in files}
-    jsonlines.load(duck, "survey_lines", named, "customer_id", report.skips, fields=catalog.SURVEY_FIELDS)
+    jsonlines.load(
+        duck, "survey_lines", named, "customer_id", report.skips, fields=catalog.SURVEY_FIELDS, temporary=True
+    )
     duck.execute(sql.SURVEYS)
     duck.execute("DROP TABLE survey_lines")
     report.surveys = duck.execute("SELECT count(*) FROM surveys").fetchall()[0][0]
@@ -103,7 +123,11 @@ def load_surveys(duck: duckdb.DuckDBPyConnection, layout: Layout, report: Report
 
 
 def load_clicks(duck: duckdb.DuckDBPyConnection, layout: Layout, report: Report) -> None:
-    """The click file's clicks into ``clicks``, by customer (after ``directory``: it links web users)."""
+    """The click file's clicks into ``clicks``, by customer (after ``directory``: it links web users).
+
+    Unlike the documents, the raw clicks go into the build's file, where DuckDB can write them out: at 10M
+    they are about 7 GB, read beside the search index, and as a table in memory they took the build to
+    21.8 GB (measured)."""
     files = {layout.relative(layout.clicks): layout.clicks} if layout.clicks.is_file() else {}
     jsonlines.load(duck, "click_lines", files, "user_id", report.skips, fields=catalog.CLICK_FIELDS)
     duck.execute(sql.CLICKS)

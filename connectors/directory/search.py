@@ -198,6 +198,8 @@ class SearchIndex:
                     db.execute("COMMIT")
                 finally:
                     pending.put(None)
+                progress("index by id", 0)
+                db.execute(sql.ID_INDEX)
                 for sort in sql.SORT_INDEXES:
                     progress(f"index by {sort.column}", 0)
                     db.execute(sql.sort_index(sort))
@@ -344,10 +346,13 @@ def _build_text_index(path: Path, pending: Queue) -> None:
     db = _writer(path)
     try:
         db.executescript(sql.FULL_TEXT_INDEX)
+        for statement in sql.FULL_TEXT_FILL:
+            db.execute(statement)
         db.execute("BEGIN")
         while (rows := pending.get()) is not None:
             db.executemany(sql.FULL_TEXT_INSERT, rows)
         db.execute("COMMIT")
+        db.execute(sql.FULL_TEXT_OPTIMIZE)
         db.executescript(sql.SHORT_TERMS)
     finally:
         db.close()

@@ -116,3 +116,14 @@ def test_the_replays_line_cleaning_reads_lines_as_the_reader_does(line, reason):
         document = None
     keeps = type(document) is dict and type(document.get("id")) is int and -(2**63) <= document["id"] < 2**63
     assert keeps == (reason is None)
+
+
+def test_a_kept_document_is_its_line_without_the_line_end_and_every_byte_is_counted_read(tmp_path):
+    path = tmp_path / "docs.jsonl"
+    path.write_bytes(b'{"id": 1}\n\n{"id": 2}\r\n {"id": 3} \n{"id": 4}')
+    duck, skips = duckdb.connect(), jsonlines.Skips()
+    assert jsonlines.load(duck, "docs", {"docs": path}, "id", skips, keep_doc=True) == 4
+    docs = duck.execute("SELECT line, doc FROM docs ORDER BY line").fetchall()
+    assert docs == [(1, '{"id": 1}'), (3, '{"id": 2}'), (4, '{"id": 3}'), (5, '{"id": 4}')]
+    read = skips.files["docs"]
+    assert (read.lines_read, read.bytes_read) == (5, path.stat().st_size)
