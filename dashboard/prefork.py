@@ -1,13 +1,14 @@
 """Dashboard processes forked from a supervisor that has imported, once, what every one of them runs.
 
-Started with ``exec``, each process of ``python -m dashboard --processes N`` would import Panel, HoloViews,
-Bokeh's server, Datashader and DuckDB again: 2.4 s of every start and 210 MB of its own heap (measured at
-1M customers, scikit-learn then still among them). Forked from a supervisor that imported them (``preload``), a process starts
-with those modules loaded and shares their pages with its siblings copy-on-write. They are frozen out of
-the garbage collector before the fork (``gc.freeze``), so the automatic collections leave their pages
-alone; a full collection still scans them (``dashboard.memory.collect_garbage`` unfreezes everything, as
-CPython 3.11 can only unfreeze all at once) and copied 143 of their 214 MB into the process that ran it,
-measured: the sharing saves the import time and the rest.
+Started with ``exec``, each process of ``python -m dashboard --processes N`` would import Panel,
+HoloViews, Bokeh's server, Datashader and DuckDB again: 2.4 s of every start and 210 MB of its own heap
+(measured at 1M customers, scikit-learn then still among them). Forked from a supervisor that imported
+them (``preload``), a process starts with those modules loaded and shares their pages with its siblings
+copy-on-write. They are frozen out of the garbage collector before the fork (``gc.freeze``), so the
+automatic collections leave their pages alone; a full collection still scans them
+(``dashboard.memory.collect_garbage`` unfreezes everything, as CPython 3.11 can only unfreeze all at once)
+and copied 143 of their 214 MB into the process that ran it, measured: the sharing saves the import time
+and the rest.
 
 Only modules are loaded before the fork, never a connection or a thread: the directory's DuckDB and
 SQLite connections, the models, the click stream and its threads are opened by each process for itself,

@@ -396,9 +396,10 @@ CREATE VIRTUAL TABLE directory_fts USING fts5(
 );
 """
 # While the index is filled: FTS5 gathers terms in memory up to ``hashsize`` bytes (default 1 MB) before it
-# writes a segment, and merges segments as they pile up: a third of filling it at 1M, a ninth at 10M (measured).
-# With a large hash and no merging while it fills, one merge at the end ('optimize') leaves one segment. The
-# settings stay in the index's configuration, where only a writer reads them: an index is never written again.
+# writes a segment, and merges segments as they pile up: a third of filling it at 1M, a ninth at 10M
+# (measured). With a large hash and no merging while it fills, one merge at the end ('optimize') leaves one
+# segment. The settings stay in the index's configuration, where only a writer reads them: an index is never
+# written again.
 FULL_TEXT_FILL = (
     "INSERT INTO directory_fts (directory_fts, rank) VALUES ('hashsize', 268435456)",
     "INSERT INTO directory_fts (directory_fts, rank) VALUES ('automerge', 0)",
