@@ -2,14 +2,19 @@
 
 A trigram index finds any fragment of three characters or more, wherever it sits in a name, email or phone
 number, by intersecting the rows that hold each of its three-character pieces. The index's rowid is the
-customer's rank in name order, so matches come out of FTS5 already sorted by name and a page is read without
-looking at the rest; when the first page is not full, its rows are the count. Otherwise the count goes through
-the index and stops at :data:`CAP`. For the other sort orders the count picks the plan:
+customer's rank in name order, so matches come out of FTS5 already sorted by name. One read of the first
+:data:`CAP` + 1 matches both counts them and places the page:
 
-- few matches for the table's size: fetch them all through the index and sort them;
-- many: walk the sort order's index (it carries the search keys), keeping matching rows, until the page is
-  full. Common text fills a page within a few rows; when the walk is unlucky (matches bunched at the far end
-  of the order) it gives up after :data:`WALK_BUDGET` rows and sorts all matches instead.
+- all of them read (few matches): the page is chosen by each match's rank in the sort order, kept in a
+  memory-mapped array per order;
+- more than the cap: in name order the page is among those read; in another order, their ranks say how far
+  down the order the page's last row lies at most, and a walk of the order's index (it carries the search
+  keys) that far, keeping matching rows, fills the page for sure. Common text fills it within a few rows.
+  When that reach is past :data:`WALK_LIMIT` (matches bunched at the far end of the order), every match is
+  read and ranked instead.
+
+Searches filtered by persona, and the few cases the first read cannot settle, count through the index (up to
+the cap) and walk the order within :data:`WALK_BUDGET` rows before ranking all matches.
 
 One- and two-character text has no trigram of its own: the index's vocabulary says which trigrams contain it
 and in how many rows. When one of them alone is in more than :data:`CAP` rows, the text is common: the count
@@ -431,6 +436,10 @@ class _Plan:
                 self._walk(self._budget(total), rank=False), min(total, CAP), exact=total <= CAP
             )
         self.params["match"] = match
+        if not filtered and (self.sort.column is None or self.sort.column in self.index.ranks):
+            page = self._from_first_matches(offset, limit)
+            if page is not None:
+                return page
         if self.sort.column is None:  # name order is the index's own order
             rows = self._rows(sql.matches_in_name_order(self.shape, self.descending, filtered))
             if offset == 0 and len(rows) < limit:  # every match is on this page: that is the count
@@ -487,13 +496,14 @@ class _Plan:
         return prefix + "(" + " OR ".join(fts_string(term) for term, _ in terms) + ")"
 
     def _walk(self, budget: int, rank: bool) -> list[tuple]:
-        """Walk the sort order within ``budget`` rows; when the page is not full by then, rank every match
-        (``rank``, up to COLLECT_MAX of them) or walk the whole order."""
-        self.params["budget"] = budget
+        """Walk the sort order within ``budget`` rows (0: not at all); when the page is not full by then,
+        rank every match (``rank``, up to COLLECT_MAX of them) or walk the whole order."""
         statement = sql.walk(self.shape, self.sort, self.descending, self.keys, self.persona is not None)
-        rows = self._rows(statement)
-        if len(rows) == self.params["limit"] or self.customers <= budget:
-            return rows
+        if budget:
+            self.params["budget"] = budget
+            rows = self._rows(statement)
+            if len(rows) == self.params["limit"] or self.customers <= budget:
+                return rows
         if rank:
             ranked = self._ranked(COLLECT_MAX + 1)
             if ranked is not None:
@@ -501,33 +511,79 @@ class _Plan:
         self.params["budget"] = -1  # LIMIT -1: no limit
         return self._rows(statement)
 
+    def _from_first_matches(self, offset: int, limit: int) -> Page | None:
+        """The page from one read of the first matches (up to the cap) in name order, which also counts them.
+
+        With every match read, the page is chosen from their ranks. With more than the cap, the ranks of
+        those read say how far down the sort order the page's last row lies at most: a walk that far fills
+        the page for sure; when that is too far, every match is ranked. None when the rows a delta replaced
+        make the count unsure, or the page lies past the matches read: the statements of :meth:`run` decide.
+        """
+        first = self._positions(CAP + 1)
+        complete = len(first) <= CAP
+        positions = self._visible(first)
+        if not complete and len(positions) <= CAP:
+            return None
+        end = offset + limit
+        if complete:
+            if self.sort.column is None:
+                chosen = (positions[::-1] if self.descending else positions)[offset:end]
+            else:
+                keys = self._order_keys(positions)
+                chosen = positions[_smallest(keys, end)[offset:]]
+            return self._page(self._rows_at(chosen), len(positions), exact=True)
+        if self.sort.column is None:
+            if self.descending or end > len(positions):
+                return self._page(
+                    self._rows(sql.matches_in_name_order(self.shape, self.descending, False)), CAP, False
+                )
+            return self._page(self._rows_at(positions[offset:end]), CAP, exact=False)
+        keys = self._order_keys(positions)
+        if end > len(keys):
+            return None
+        reach = int(keys[_smallest(keys, end)[-1]]) + 1  # the page's last row is no further than this
+        # Within reach, a walk that far fills the page for sure; beyond it, ranking every match costs less.
+        rows = self._walk(reach, rank=False) if reach <= WALK_LIMIT else self._walk(0, rank=True)
+        return self._page(rows, CAP, exact=False)
+
     def _ranked(self, most: int) -> list[tuple] | None:
         """The page, from every match's rank in the sort order (memory-mapped arrays, no sorting in SQL);
         None when there are ``most`` matches or more."""
+        positions = self._positions(most)
+        if len(positions) >= most:
+            return None
+        positions = self._visible(positions)
+        if self.persona is not None:
+            positions = positions[self.index.personas[positions] == self.persona]
+        keys = self._order_keys(positions)
+        end = self.params["offset"] + self.params["limit"]
+        return self._rows_at(positions[_smallest(keys, end)[self.params["offset"] :]])
+
+    def _positions(self, most: int) -> np.ndarray:
+        """The positions of the first ``most`` full-text matches, in name order."""
         self.params["most"] = most
         statement = sql.matching_positions(self.shape)
         self.statements.append((statement, dict(self.params)))
         (text,) = self.db.execute(statement, self.params).fetchone()
-        positions = np.array(text.split(","), np.int64) if text else np.empty(0, np.int64)
-        if len(positions) >= most:
-            return None
-        if len(self.index.hidden):
-            positions = positions[~np.isin(positions, self.index.hidden)]
-        if self.persona is not None:
-            positions = positions[self.index.personas[positions] == self.persona]
+        return np.array(text.split(","), np.int64) if text else np.empty(0, np.int64)
+
+    def _visible(self, positions: np.ndarray) -> np.ndarray:
+        """``positions`` without the rows a delta replaced."""
+        return positions[~np.isin(positions, self.index.hidden)] if len(self.index.hidden) else positions
+
+    def _order_keys(self, positions: np.ndarray) -> np.ndarray:
+        """Each position's place in the sort order as walked (descending: the valued rows backwards, then
+        the others backwards)."""
         rank = self.index.ranks[self.sort.column]
         valued = int(rank[0])
         keys = rank[positions].astype(np.int64)
-        if self.descending != self.sort.reverse:  # the valued rows backwards, then the others backwards
+        if self.descending != self.sort.reverse:
             rows = len(rank) - 1
             keys = np.where(keys < valued, valued - 1 - keys, valued + rows - 1 - keys)
-        end = self.params["offset"] + self.params["limit"]
-        if end < len(keys):
-            chosen = np.argpartition(keys, end - 1)[:end]
-            chosen = chosen[np.argsort(keys[chosen], kind="stable")]
-        else:
-            chosen = np.argsort(keys, kind="stable")
-        page = positions[chosen[self.params["offset"] : end]]
+        return keys
+
+    def _rows_at(self, page: np.ndarray) -> list[tuple]:
+        """The rows at the positions of ``page``, in its order."""
         if not len(page):
             return []
         statement = sql.rows_at(self.shape)
@@ -553,3 +609,11 @@ class _Plan:
             }
         )
         return Page(frame, total, exact, self.statements)
+
+
+def _smallest(keys: np.ndarray, count: int) -> np.ndarray:
+    """The indexes of the ``count`` smallest keys (ranks: no two alike), smallest first."""
+    if count < len(keys):
+        chosen = np.argpartition(keys, count - 1)[:count]
+        return chosen[np.argsort(keys[chosen], kind="stable")]
+    return np.argsort(keys, kind="stable")

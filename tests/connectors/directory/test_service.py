@@ -96,13 +96,18 @@ def test_search_returns_what_a_brute_force_scan_returns_for_every_field_order_an
                     assert result.total_label == f"{len(expected):,}"
 
 
+@pytest.mark.parametrize("walk_limit", [60, 100_000], ids=["walks-given-up", "walks-to-the-reach"])
 @pytest.mark.parametrize("sort", SORTS)
 def test_walks_and_caps_agree_with_the_scan_when_the_thresholds_are_small(
-    directory, profiles, sort, monkeypatch
+    directory, profiles, sort, walk_limit, monkeypatch
 ):
-    """At 3,000 customers the cap and the walk's budget are never reached: shrink them to exercise them."""
+    """At 3,000 customers the cap and the walk's budget are never reached: shrink them to exercise them.
+
+    With a small walk limit, the first matches rarely show the page within reach and the statements of
+    the general plan run; with a large one, the walk to the reach the first matches show fills the page."""
     monkeypatch.setattr(search, "CAP", 40)
     monkeypatch.setattr(search, "WALK_BUDGET", 30)
+    monkeypatch.setattr(search, "WALK_LIMIT", walk_limit)
     monkeypatch.setattr(search, "MAX_SHORT_TERMS", 5)
     for text in texts(profiles):
         for descending in (False, True):
