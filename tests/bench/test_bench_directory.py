@@ -27,3 +27,10 @@ def test_the_benchmark_prints_one_json_object_with_its_figures(tmp_path, capsys)
         "email",
         "no match",
     }
+
+
+def test_the_baseline_can_run_on_the_first_queries_of_the_mix_only(tmp_path, capsys):
+    arguments = ["--customers", "2000", "--data-dir", str(tmp_path / "data"), "--queries", "30"]
+    assert bench.main([*arguments, "--baseline-queries", "10", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert (result["queries"], result["baseline_queries"]) == (30, 10)
