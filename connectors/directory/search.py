@@ -341,7 +341,13 @@ def write_scores(index: Path, scores: pd.DataFrame, path: Path) -> None:
 def _positions(db: sqlite3.Connection, statement: str) -> np.ndarray:
     """The positions a statement lists, one per row, read in one string (a row at a time is 10x slower)."""
     (text,) = db.execute(f"SELECT group_concat(position) FROM ({statement})").fetchone()
-    return np.array(text.split(","), np.int64) if text else np.empty(0, np.int64)
+    return integers(text)
+
+
+def integers(text: str | None) -> np.ndarray:
+    """The whole numbers of a comma-separated string (SQL's group_concat; None: none), parsed by NumPy in
+    a tenth of the time of splitting it in Python (0.15 against 1.16 ms for 10,001 positions)."""
+    return np.fromstring(text, dtype=np.int64, sep=",") if text else np.empty(0, np.int64)
 
 
 def _writer(path: Path) -> sqlite3.Connection:
@@ -570,7 +576,7 @@ class _Plan:
         statement = sql.matching_positions(self.shape)
         self.statements.append((statement, dict(self.params)))
         (text,) = self.db.execute(statement, self.params).fetchone()
-        return np.array(text.split(","), np.int64) if text else np.empty(0, np.int64)
+        return integers(text)
 
     def _visible(self, positions: np.ndarray) -> np.ndarray:
         """``positions`` without the rows a delta replaced."""
