@@ -1,6 +1,7 @@
 """Benchmark search-as-you-type in the customer directory against a naive full scan.
 
-    python -m bench.directory --json [--customers 1000000] [--data-dir DIR] [--queries 600] [--baseline-queries N]
+    python -m bench.directory --json [--customers 1000000] [--data-dir DIR] [--queries 600]
+                                     [--baseline-queries N] [--reuse-build]
 
 Builds (or reuses) a generated data set of that size (default folder ``/tmp/c360-bench-<N>``), opens a
 ``connectors.directory.Directory`` on it (``startup_s``: the directory built anew — sources read, joined and

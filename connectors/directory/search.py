@@ -63,10 +63,8 @@ COLUMN_DTYPES = {
     "merge_position": "int64",
     "merge_value": "object",
 }
-NUMPY_DTYPES = {
-    "int64",
-    "float64",
-}  # a missing value is NaN (float64) or cannot occur (int64: ids, positions)
+# Columns held as NumPy arrays: a missing value is NaN (float64) or cannot occur (int64: ids, positions).
+NUMPY_DTYPES = {"int64", "float64"}
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -617,8 +615,8 @@ class _Plan:
 
 def _frame(names: tuple[str, ...], rows: list[tuple]) -> pd.DataFrame:
     """The page's rows as a typed frame: NumPy arrays where no value can be missing, pandas' nullable
-    arrays elsewhere (a search costs well under a millisecond more than its SQL: building a column through
-    ``pd.array`` cost 50 µs, and an empty page is a copy of the one made first)."""
+    arrays elsewhere (each column through ``pd.array`` cost 50 µs, most of a search that finds little);
+    an empty page is a copy of one made once per column set."""
     if not rows:
         return _empty_frame(names).copy()
     columns = zip(*rows, strict=True)
